@@ -1,0 +1,396 @@
+"""A store in an SQL database through SQLAlchemy 2.x: SQLite embedded, PostgreSQL shared.
+
+Layout (schema version 1):
+
+* ``hyperlab_meta``: key/value pairs, among them ``schema_version``.
+* ``studies``: one row per study, with its space as JSON and ``next_number``, the
+  counter that hands out trial numbers (an ``UPDATE ... RETURNING`` takes a row lock
+  on PostgreSQL and the write lock on SQLite, so numbers are unique across processes).
+* ``trials``: keyed by (study_id, number); params and user attributes as JSON text.
+* ``reports``: keyed by (study_id, number, step); one row per report, the metrics as
+  JSON text. JSON text rather than a JSON column because a diverging curve holds NaN
+  and inf, which Python's json writes and reads back but PostgreSQL's json type
+  refuses; a REAL column would not do either, SQLite stores NaN as NULL.
+
+Only portable SQL is used (no SQLite-only statements outside the SQLite set-up).
+Every write runs in one transaction that commits before the method returns.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from hyperlab.errors import SchemaVersionError, StorageError, UnknownStudyError
+from hyperlab.storage._base import Storage, StudyRecord, repeated_step, trial_finished, unknown_trial
+from hyperlab.trial import Trial, TrialState
+
+__all__ = ["SQLStorage", "SCHEMA_VERSION"]
+
+SCHEMA_VERSION = 1
+
+_meta = sa.MetaData()
+
+meta_table = sa.Table(
+    "hyperlab_meta",
+    _meta,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+studies_table = sa.Table(
+    "studies",
+    _meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(512), nullable=False, unique=True),
+    sa.Column("space", sa.Text, nullable=False),
+    sa.Column("direction", sa.String(16), nullable=False),
+    sa.Column("metric", sa.String(256)),
+    sa.Column("seed", sa.BigInteger, nullable=False),
+    sa.Column("created", sa.Float(precision=53), nullable=False),
+    sa.Column("next_number", sa.Integer, nullable=False, server_default="0"),
+)
+
+study_attrs_table = sa.Table(
+    "study_attrs",
+    _meta,
+    sa.Column("study_id", sa.Integer, sa.ForeignKey("studies.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("key", sa.String(256), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+trials_table = sa.Table(
+    "trials",
+    _meta,
+    sa.Column("study_id", sa.Integer, sa.ForeignKey("studies.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("params", sa.Text, nullable=False),
+    sa.Column("value", sa.Float(precision=53)),
+    sa.Column("reason", sa.Text),
+    sa.Column("started", sa.Float(precision=53), nullable=False),
+    sa.Column("ended", sa.Float(precision=53)),
+    sa.Column("user_attrs", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("parent_id", sa.Integer),
+)
+
+reports_table = sa.Table(
+    "reports",
+    _meta,
+    sa.Column("study_id", sa.Integer, primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("step", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("metrics", sa.Text, nullable=False),
+    sa.ForeignKeyConstraint(["study_id", "number"], ["trials.study_id", "trials.number"], ondelete="CASCADE"),
+)
+
+_RUNNING = TrialState.RUNNING.value
+
+
+def _dumps(value: Any) -> str:
+    # allow_nan (the default) writes NaN/Infinity tokens that json.loads reads back.
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _float_or_none(v: float | None) -> float | None:
+    return None if v is None or math.isnan(v) else v
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below issue BEGIN itself (pysqlite's own
+        # implicit transactions would defer the write lock and fail with "database is
+        # locked" instead of waiting when two processes write at once).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        # WAL: readers never block the writer, and a commit is one append to the log.
+        cur.execute("PRAGMA journal_mode=WAL")
+        # NORMAL under WAL: a commit survives the process being killed (SIGKILL); only
+        # a power cut may lose the last commits. FULL would fsync on every report.
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Writers take the write lock up front, so concurrent writers queue on
+        # busy_timeout instead of deadlocking on a read-to-write upgrade.
+        if conn.get_execution_options().get("hyperlab_write"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+class SQLStorage(Storage):
+    """A store in any database SQLAlchemy reaches; tested on SQLite and PostgreSQL.
+
+    Args:
+        url: an SQLAlchemy URL, e.g. ``sqlite:///hyperlab.db`` or
+            ``postgresql+psycopg://user@127.0.0.1/db``.
+        engine_kwargs: passed to :func:`sqlalchemy.create_engine`.
+
+    Example:
+        >>> storage = SQLStorage("sqlite:///:memory:")  # doctest: +SKIP
+    """
+
+    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+        self.url = url
+        try:
+            sa_url = sa.engine.make_url(url)
+        except SQLAlchemyError as e:
+            raise StorageError(f"The storage URL {url!r} is not a valid database URL: {e}") from e
+        self._sqlite = sa_url.get_backend_name() == "sqlite"
+        if self._sqlite:
+            # Wait up to 60 s for another process's write lock instead of failing at once.
+            engine_kwargs.setdefault("connect_args", {}).setdefault("timeout", 60.0)
+            if sa_url.database and sa_url.database != ":memory:":
+                folder = os.path.dirname(os.path.abspath(sa_url.database))
+                if not os.path.isdir(folder):
+                    raise StorageError(f"Cannot open {url!r}: the folder {folder!r} does not exist.")
+        else:
+            engine_kwargs.setdefault("pool_pre_ping", True)
+        try:
+            self._engine = sa.create_engine(sa_url, **engine_kwargs)
+        except (SQLAlchemyError, ImportError) as e:
+            raise StorageError(f"Cannot open storage {url!r}: {e}") from e
+        if self._sqlite:
+            _configure_sqlite(self._engine)
+        self._writer = self._engine.execution_options(hyperlab_write=True)
+        self._init_schema()
+
+    # -- plumbing ----------------------------------------------------------------------
+    @contextmanager
+    def _tx(self, write: bool = True) -> Iterator[Connection]:
+        """One transaction: commits on success, rolls back and raises StorageError on failure."""
+        engine = self._writer if write else self._engine
+        try:
+            with engine.begin() as conn:
+                yield conn
+        except IntegrityError:
+            raise  # callers turn constraint violations into specific errors
+        except SQLAlchemyError as e:
+            raise StorageError(f"Storage {self._safe_url()} failed; nothing was changed: {e}") from e
+
+    def _safe_url(self) -> str:
+        return sa.engine.make_url(self.url).render_as_string(hide_password=True)
+
+    def _init_schema(self) -> None:
+        with self._tx() as conn:
+            _meta.create_all(conn, checkfirst=True)
+            row = conn.execute(sa.select(meta_table.c.value).where(meta_table.c.key == "schema_version")).first()
+            if row is None:
+                conn.execute(sa.insert(meta_table).values(key="schema_version", value=str(SCHEMA_VERSION)))
+                return
+            version = int(row[0])
+        if version > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"The database {self._safe_url()} has hyperlab schema version {version}, newer than the "
+                f"version {SCHEMA_VERSION} this hyperlab reads. Upgrade hyperlab (pip install -U hyperlab) "
+                "to open it; it was left unchanged."
+            )
+        # Older versions would be migrated here, one step at a time (none exist yet).
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # -- studies -------------------------------------------------------------------------
+    def _record(self, row: Any, n_trials: int = 0) -> StudyRecord:
+        return StudyRecord(
+            id=row.id,
+            name=row.name,
+            space=json.loads(row.space),
+            direction=row.direction,
+            metric=row.metric,
+            seed=row.seed,
+            created=row.created,
+            n_trials=n_trials,
+        )
+
+    def get_or_create_study(
+        self, name: str, *, space: dict[str, Any], direction: str, metric: str | None, seed: int, created: float
+    ) -> tuple[StudyRecord, bool]:
+        try:
+            with self._tx() as conn:
+                row = conn.execute(sa.select(studies_table).where(studies_table.c.name == name)).first()
+                if row is not None:
+                    return self._record(row, row.next_number), False
+                conn.execute(
+                    sa.insert(studies_table).values(
+                        name=name, space=_dumps(space), direction=direction, metric=metric, seed=seed, created=created
+                    )
+                )
+        except IntegrityError:
+            pass  # another process created it between our read and our insert
+        else:
+            return self.get_study(name), True
+        return self.get_study(name), False
+
+    def get_study(self, name: str) -> StudyRecord:
+        with self._tx(write=False) as conn:
+            row = conn.execute(sa.select(studies_table).where(studies_table.c.name == name)).first()
+        if row is None:
+            raise UnknownStudyError(f"There is no study named '{name}' in {self._safe_url()}.")
+        return self._record(row, row.next_number)
+
+    def list_studies(self) -> list[StudyRecord]:
+        with self._tx(write=False) as conn:
+            rows = conn.execute(sa.select(studies_table).order_by(studies_table.c.id)).all()
+        return [self._record(r, r.next_number) for r in rows]
+
+    def delete_study(self, name: str) -> None:
+        study_id = self.get_study(name).id
+        with self._tx() as conn:
+            for table in (reports_table, trials_table, study_attrs_table):
+                conn.execute(sa.delete(table).where(table.c.study_id == study_id))
+            conn.execute(sa.delete(studies_table).where(studies_table.c.id == study_id))
+
+    def set_study_attr(self, study_id: int, key: str, value: Any) -> None:
+        t = study_attrs_table
+        with self._tx() as conn:
+            updated = conn.execute(
+                sa.update(t).where(t.c.study_id == study_id, t.c.key == key).values(value=_dumps(value))
+            ).rowcount
+            if not updated:
+                conn.execute(sa.insert(t).values(study_id=study_id, key=key, value=_dumps(value)))
+
+    def get_study_attrs(self, study_id: int) -> dict[str, Any]:
+        t = study_attrs_table
+        with self._tx(write=False) as conn:
+            rows = conn.execute(sa.select(t.c.key, t.c.value).where(t.c.study_id == study_id)).all()
+        return {k: json.loads(v) for k, v in rows}
+
+    # -- trials ----------------------------------------------------------------------------
+    def create_trial(
+        self,
+        study_id: int,
+        make_params: Callable[[int], dict[str, Any]],
+        *,
+        started: float,
+        parent_id: int | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        s = studies_table
+        with self._tx() as conn:
+            next_number = conn.execute(
+                sa.update(s)
+                .where(s.c.id == study_id)
+                .values(next_number=s.c.next_number + 1)
+                .returning(s.c.next_number)
+            ).scalar_one()
+            number = next_number - 1
+            params = make_params(number)
+            conn.execute(
+                sa.insert(trials_table).values(
+                    study_id=study_id,
+                    number=number,
+                    state=_RUNNING,
+                    params=_dumps(params),
+                    started=started,
+                    parent_id=parent_id,
+                )
+            )
+        return number, params
+
+    def _explain_rejection(self, conn: Connection, study_id: int, number: int, action: str) -> Exception:
+        t = trials_table
+        state = conn.execute(
+            sa.select(t.c.state).where(t.c.study_id == study_id, t.c.number == number)
+        ).scalar_one_or_none()
+        if state is None:
+            return unknown_trial(number)
+        return trial_finished(number, state, action)
+
+    def report(self, study_id: int, number: int, step: int, metrics: Mapping[str, float]) -> None:
+        t = trials_table
+        # One statement checks that the trial is running and appends the report.
+        running = sa.select(
+            sa.literal(study_id), sa.literal(number), sa.literal(step), sa.literal(_dumps(metrics))
+        ).where(t.c.study_id == study_id, t.c.number == number, t.c.state == _RUNNING)
+        try:
+            with self._tx() as conn:
+                inserted = conn.execute(
+                    sa.insert(reports_table).from_select(["study_id", "number", "step", "metrics"], running)
+                ).rowcount
+                if inserted != 1:
+                    raise self._explain_rejection(conn, study_id, number, "report on")
+        except IntegrityError:
+            raise repeated_step(number, step) from None
+
+    def finish_trial(
+        self, study_id: int, number: int, *, state: TrialState, value: float | None, reason: str | None, ended: float
+    ) -> None:
+        t = trials_table
+        with self._tx() as conn:
+            updated = conn.execute(
+                sa.update(t)
+                .where(t.c.study_id == study_id, t.c.number == number, t.c.state == _RUNNING)
+                .values(state=state.value, value=_float_or_none(value), reason=reason, ended=ended)
+            ).rowcount
+            if updated != 1:
+                raise self._explain_rejection(conn, study_id, number, "finish")
+
+    def set_user_attrs(self, study_id: int, number: int, attrs: Mapping[str, Any]) -> None:
+        t = trials_table
+        with self._tx() as conn:
+            updated = conn.execute(
+                sa.update(t)
+                .where(t.c.study_id == study_id, t.c.number == number, t.c.state == _RUNNING)
+                .values(user_attrs=_dumps(dict(attrs)))
+            ).rowcount
+            if updated != 1:
+                raise self._explain_rejection(conn, study_id, number, "annotate")
+
+    def _load(self, conn: Connection, where: Any, report_where: Any) -> list[Trial]:
+        t, r = trials_table, reports_table
+        rows = conn.execute(sa.select(t).where(where).order_by(t.c.number)).all()
+        trials = {
+            row.number: Trial(
+                id=row.number,
+                params=json.loads(row.params),
+                state=TrialState(row.state),
+                value=row.value,
+                started=row.started,
+                ended=row.ended,
+                user_attrs=json.loads(row.user_attrs),
+                parent_id=row.parent_id,
+                reason=row.reason,
+            )
+            for row in rows
+        }
+        if trials:
+            for number, step, metrics in conn.execute(
+                sa.select(r.c.number, r.c.step, r.c.metrics).where(report_where).order_by(r.c.number, r.c.step)
+            ):
+                trial = trials.get(number)
+                if trial is not None:
+                    trial.curve[step] = json.loads(metrics)
+        return list(trials.values())
+
+    def get_trial(self, study_id: int, number: int) -> Trial:
+        t, r = trials_table, reports_table
+        with self._tx(write=False) as conn:
+            found = self._load(
+                conn,
+                sa.and_(t.c.study_id == study_id, t.c.number == number),
+                sa.and_(r.c.study_id == study_id, r.c.number == number),
+            )
+        if not found:
+            raise unknown_trial(number)
+        return found[0]
+
+    def get_trials(self, study_id: int, states: tuple[TrialState, ...] | None = None) -> list[Trial]:
+        t, r = trials_table, reports_table
+        where = t.c.study_id == study_id
+        if states is not None:
+            where = sa.and_(where, t.c.state.in_([s.value for s in states]))
+        with self._tx(write=False) as conn:
+            return self._load(conn, where, r.c.study_id == study_id)

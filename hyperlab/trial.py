@@ -1,0 +1,175 @@
+"""Trials: one configuration tried, with its state, value and learning curve."""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from hyperlab.errors import InvalidArgumentError, InvalidReportError, TrialFinishedError
+
+if TYPE_CHECKING:
+    from hyperlab.study import Study
+
+__all__ = ["TrialState", "Trial", "TrialPruned"]
+
+
+class TrialState(str, enum.Enum):
+    """Where a trial stands. Every state but RUNNING is final."""
+
+    RUNNING = "running"
+    COMPLETE = "complete"
+    PRUNED = "pruned"  # stopped early by a scheduler; its curve is kept
+    DIVERGED = "diverged"  # the loss or the value became NaN/inf
+    FAILED = "failed"  # the objective raised, or its worker died
+
+    @property
+    def is_finished(self) -> bool:
+        return self is not TrialState.RUNNING
+
+    @classmethod
+    def parse(cls, value: TrialState | str) -> TrialState:
+        try:
+            return cls(value)
+        except ValueError:
+            valid = ", ".join(s.value for s in cls)
+            raise InvalidArgumentError(f"Trial state must be one of {valid}. Got {value!r} instead.") from None
+
+
+class TrialPruned(Exception):  # noqa: N818 - named after what happened, like optuna.TrialPruned
+    """Raise from an objective to end the trial as PRUNED (its curve is kept)."""
+
+
+def _timestamp(t: float | None) -> datetime | None:
+    return None if t is None else datetime.fromtimestamp(t, tz=timezone.utc)
+
+
+@dataclass(eq=False)
+class Trial:
+    """A configuration being tried or already tried.
+
+    A trial handed out by :meth:`Study.ask` is live: :meth:`report` appends to its
+    learning curve and every report is stored before it returns. Trials listed by
+    :attr:`Study.trials` are snapshots taken when they were read.
+
+    Attributes:
+        id: the trial's number within its study, from 0.
+        params: the hyperparameter values (inactive conditional ones are absent).
+        state: a :class:`TrialState`.
+        value: the objective value of a complete trial, else None.
+        curve: step -> {metric: value}, in step order.
+        started: start time as seconds since the epoch (UTC).
+        ended: end time, or None while running.
+        user_attrs: free-form JSON-able annotations.
+        parent_id: the trial this one was branched from, if any.
+        reason: why a trial was pruned, diverged or failed.
+    """
+
+    id: int
+    params: dict[str, Any]
+    state: TrialState = TrialState.RUNNING
+    value: float | None = None
+    curve: dict[int, dict[str, float]] = field(default_factory=dict)
+    started: float = 0.0
+    ended: float | None = None
+    user_attrs: dict[str, Any] = field(default_factory=dict)
+    parent_id: int | None = None
+    reason: str | None = None
+    _study: Study | None = field(default=None, repr=False, compare=False)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Trial):
+            return NotImplemented
+        return self._data() == other._data()
+
+    def _data(self) -> tuple[Any, ...]:
+        value = None if self.value is None or math.isnan(self.value) else self.value
+        return (
+            self.id,
+            self.params,
+            self.state,
+            value,
+            self.curve,
+            self.started,
+            self.ended,
+            self.user_attrs,
+            self.parent_id,
+            self.reason,
+        )
+
+    # -- derived views ---------------------------------------------------------------
+    @property
+    def started_at(self) -> datetime | None:
+        return _timestamp(self.started)
+
+    @property
+    def ended_at(self) -> datetime | None:
+        return _timestamp(self.ended)
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end, or None while running."""
+        return None if self.ended is None else self.ended - self.started
+
+    @property
+    def last_step(self) -> int | None:
+        return next(reversed(self.curve), None) if self.curve else None
+
+    def metric(self, name: str) -> list[tuple[int, float]]:
+        """The learning curve of one metric as (step, value) pairs."""
+        return [(s, m[name]) for s, m in self.curve.items() if name in m]
+
+    # -- live-trial actions ----------------------------------------------------------
+    def report(self, step: int, **metrics: float) -> None:
+        """Store the metrics measured at ``step`` (an epoch, or an iteration).
+
+        Steps must increase strictly. Metric values are stored as floats; NaN and inf
+        are kept as they are, so a divergence can be seen on the curve.
+
+        Example:
+            >>> def objective(trial):  # doctest: +SKIP
+            ...     for epoch in range(10):
+            ...         trial.report(epoch, train_cost=..., dev_error=...)
+        """
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise InvalidReportError(
+                f"The step of a report on trial {self.id} must be a non-negative integer. Got {step!r} instead."
+            )
+        last = self.last_step
+        if last is not None and step <= last:
+            raise InvalidReportError(
+                f"Trial {self.id} was already reported at step {last}; a new report needs a step greater "
+                f"than {last}. Got {step}."
+            )
+        if not metrics:
+            raise InvalidReportError(f"A report on trial {self.id} needs at least one metric, e.g. dev_error=0.1.")
+        clean: dict[str, float] = {}
+        for key, value in metrics.items():
+            try:
+                clean[key] = float(value)
+            except (TypeError, ValueError):
+                raise InvalidReportError(
+                    f"Metric '{key}' reported on trial {self.id} at step {step} must be a number. "
+                    f"Got {value!r} instead."
+                ) from None
+        self._live().storage.report(self._live()._study_id, self.id, step, clean)
+        self.curve[step] = clean
+
+    def set_user_attr(self, key: str, value: Any) -> None:
+        """Attach a JSON-able annotation to this trial (stored at once)."""
+        attrs = {**self.user_attrs, key: value}
+        self._live().storage.set_user_attrs(self._live()._study_id, self.id, attrs)
+        self.user_attrs = attrs
+
+    def _live(self) -> Study:
+        if self._study is None:
+            raise TrialFinishedError(
+                f"Trial {self.id} is a detached snapshot; report on the trial that ask() returned."
+            )
+        if self.state.is_finished:
+            raise TrialFinishedError(
+                f"Trial {self.id} is already {self.state.value}; only a running trial takes reports."
+            )
+        return self._study
