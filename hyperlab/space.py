@@ -201,9 +201,11 @@ class Float(Param):
         a, b = self._transformed()
         t = a + _clip_unit(u) * (b - a)
         if self.scale == "log":
-            v = math.exp(t)
+            # 15 significant digits: exp(log(0.01)) is 0.010000000000000004; a grid
+            # should show 0.01. The change is below 1e-15 relative.
+            v = float(f"{math.exp(t):.15g}")
         elif self.scale == "reverse_log":
-            v = -math.expm1(t)
+            v = float(f"{-math.expm1(t):.15g}")
         else:
             v = t
         return min(max(v, self.low), self.high)  # rounding must not leave the domain
@@ -469,7 +471,9 @@ class Space(Mapping[str, Param]):
                         "on a Choice, Int or Fixed parameter."
                     )
                 for value in allowed:
-                    if not pp.contains(value):
+                    # A Fixed parent is a tier held still: its children simply stay
+                    # inactive until it is opened again.
+                    if not isinstance(pp, Fixed) and not pp.contains(value):
                         raise InvalidSpaceError(
                             f"Parameter '{name}' has when={{'{parent}': {value!r}}}, but {value!r} is not "
                             f"a value of '{parent}' ({pp.describe()})."

@@ -1,0 +1,158 @@
+"""The storage contract over every backend, and what only SQL stores do."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from hyperlab import Float, Space, Study
+from hyperlab.errors import InvalidArgumentError, SchemaVersionError, StorageError
+from hyperlab.storage import MemoryStorage, SQLStorage, get_storage
+from hyperlab.testing import StorageContract
+from hyperlab.trial import TrialState
+from tests.helpers import PYTHON, python_env
+
+POSTGRES_URL = os.environ.get("HYPERLAB_TEST_POSTGRES")
+
+
+def _fresh_postgres(url: str) -> SQLStorage:
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    engine.dispose()
+    return SQLStorage(url)
+
+
+class TestMemory(StorageContract):
+    @pytest.fixture
+    def storage(self) -> MemoryStorage:
+        return MemoryStorage()
+
+
+class TestSQLite(StorageContract):
+    @pytest.fixture
+    def storage(self, tmp_path: Path) -> SQLStorage:
+        return SQLStorage(f"sqlite:///{tmp_path / 'h.db'}")
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="set HYPERLAB_TEST_POSTGRES to a PostgreSQL URL to run these")
+class TestPostgres(StorageContract):
+    @pytest.fixture
+    def storage(self) -> SQLStorage:
+        assert POSTGRES_URL
+        return _fresh_postgres(POSTGRES_URL)
+
+
+def test_ci_runs_postgres() -> None:
+    if os.environ.get("CI") and not POSTGRES_URL:
+        pytest.fail("CI must set HYPERLAB_TEST_POSTGRES so that the PostgreSQL store is tested")
+
+
+def test_sqlite_is_in_wal_mode(tmp_path: Path) -> None:
+    SQLStorage(f"sqlite:///{tmp_path / 'w.db'}")
+    import sqlite3
+
+    conn = sqlite3.connect(tmp_path / "w.db")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_default_storage_is_sqlite_in_working_directory(in_tmp: Path) -> None:
+    study = Study("d", Space(x=Float(0.0, 1.0)))
+    study.optimize(lambda t: t.params["x"], n_trials=2)
+    assert (in_tmp / "hyperlab.db").exists()
+    assert len(Study("d", storage="sqlite:///hyperlab.db").trials) == 2
+
+
+def test_newer_schema_is_refused_and_left_unchanged(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    storage = SQLStorage(url)
+    sid = storage.get_or_create_study("s", space={}, direction="minimize", metric=None, seed=1, created=0.0)[0].id
+    storage.create_trial(sid, lambda n: {}, started=0.0)
+    storage.close()
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE hyperlab_meta SET value='99' WHERE key='schema_version'")
+    engine.dispose()
+    with pytest.raises(SchemaVersionError, match="schema version 99, newer than the version 1"):
+        SQLStorage(url)
+    with engine.begin() as conn:
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM trials").scalar() == 1
+
+
+@pytest.mark.parametrize(
+    ("spec", "match"),
+    [
+        (42, "The 'storage' parameter must be None, 'memory', a database URL or a Storage. Got 42"),
+        ("hyperlab.db", "must be 'memory' or a database URL such as 'sqlite:///hyperlab.db'"),
+    ],
+)
+def test_bad_storage_spec(spec: object, match: str) -> None:
+    with pytest.raises(InvalidArgumentError, match=match):
+        get_storage(spec)  # type: ignore[arg-type]
+
+
+def test_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(StorageError, match="does not exist"):
+        SQLStorage(f"sqlite:///{tmp_path / 'no' / 'such' / 'x.db'}")
+
+
+KILLED_STUDY = textwrap.dedent(
+    """
+    import sys, time
+    from hyperlab import Study, Space, Float
+    study = Study("killed", Space(x=Float(0.0, 1.0)), storage=sys.argv[1], seed=3, metric="loss")
+    def objective(trial):
+        for step in range(5):
+            trial.report(step, loss=trial.params["x"] / (step + 1))
+            time.sleep(0.002)
+        return trial.params["x"]
+    study.optimize(objective, n_trials=100000)
+    """
+)
+
+
+def test_sigkill_mid_study_loses_no_completed_trial(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    proc = subprocess.Popen([PYTHON, "-c", KILLED_STUDY, url], env=python_env())
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            if (tmp_path / "k.db").exists():
+                try:
+                    if len(Study("killed", storage=url).get_trials((TrialState.COMPLETE,))) >= 20:
+                        break
+                except Exception:  # noqa: BLE001 - the child may still be creating the study
+                    continue
+        assert proc.poll() is None, "the study ended before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    study = Study("killed", storage=url)
+    trials = study.trials
+    complete = [t for t in trials if t.state is TrialState.COMPLETE]
+    assert len(complete) >= 20
+    assert [t.id for t in trials] == list(range(len(trials)))
+    assert all(t.state in (TrialState.COMPLETE, TrialState.RUNNING) for t in trials)
+    assert sum(t.state is TrialState.RUNNING for t in trials) <= 1
+    for t in complete:
+        assert list(t.curve) == [0, 1, 2, 3, 4]
+        assert t.value == t.params["x"]
+        assert t.curve[4]["loss"] == pytest.approx(t.params["x"] / 5)
+    # The interrupted trial kept the reports that returned before the kill.
+    for t in trials:
+        if t.state is TrialState.RUNNING:
+            assert list(t.curve) == list(range(len(t.curve)))
+    # And the study goes on from there.
+    study.optimize(lambda t: t.params["x"], n_trials=3)
+    assert len(study.trials) == len(trials) + 3

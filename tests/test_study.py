@@ -1,0 +1,259 @@
+"""Study: ask/tell, the optimize loop, resuming, and refusing bad calls."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from hyperlab import Choice, Float, Int, Space, Study, TrialPruned, TrialState
+from hyperlab.errors import (
+    InvalidArgumentError,
+    InvalidParamsError,
+    InvalidReportError,
+    NoCompletedTrialError,
+    StudyMismatchError,
+    TrialFinishedError,
+    UnknownStudyError,
+    UnknownTrialError,
+)
+from tests.helpers import PYTHON, python_env
+
+SPACE = Space(lr=Float(1e-4, 1.0, scale="log", tier=1), units=Int(16, 512, scale="log"), act=Choice(["relu", "tanh"]))
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def storage(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return "memory" if request.param == "memory" else f"sqlite:///{tmp_path / 's.db'}"
+
+
+def test_ask_report_tell(storage: str) -> None:
+    study = Study("s", SPACE, storage=storage, metric="dev_error", seed=1)
+    trial = study.ask()
+    assert trial.id == 0 and trial.state is TrialState.RUNNING
+    SPACE.validate(trial.params)
+    trial.report(0, train_cost=1.5, dev_error=0.5)
+    trial.report(2, train_cost=1.0, dev_error=0.25)
+    trial.set_user_attr("gpu", "none")
+    done = study.tell(trial, 0.25)
+    assert done is trial and trial.state is TrialState.COMPLETE and trial.value == 0.25
+    stored = study.trial(0)
+    assert stored == trial
+    assert stored.curve == {0: {"train_cost": 1.5, "dev_error": 0.5}, 2: {"train_cost": 1.0, "dev_error": 0.25}}
+    assert stored.metric("dev_error") == [(0, 0.5), (2, 0.25)]
+    assert stored.user_attrs == {"gpu": "none"}
+    assert stored.ended is not None and stored.ended >= stored.started
+
+
+def test_tell_by_id_and_other_states(storage: str) -> None:
+    study = Study("s", SPACE, storage=storage)
+    a, b, c = study.ask(), study.ask(), study.ask()
+    assert study.tell(a.id, state="pruned", reason="rung 1").state is TrialState.PRUNED
+    assert study.tell(b, math.nan).state is TrialState.DIVERGED
+    assert study.trial(b.id).reason == "the objective value is nan"
+    assert study.tell(c, math.inf).state is TrialState.DIVERGED
+    assert [t.state for t in study.trials] == [TrialState.PRUNED, TrialState.DIVERGED, TrialState.DIVERGED]
+
+
+def test_rejected_tells_and_reports_change_nothing(storage: str) -> None:
+    study = Study("rej", SPACE, storage=storage)
+    trial = study.ask()
+    trial.report(3, dev_error=0.5)
+    with pytest.raises(InvalidReportError, match=re.escape("Trial 0 was already reported at step 3; a new report needs a step greater than 3. Got 2.")):
+        trial.report(2, dev_error=0.4)
+    with pytest.raises(InvalidReportError, match=re.escape("Metric 'dev_error' reported on trial 0 at step 4 must be a number. Got 'low' instead.")):
+        trial.report(4, dev_error="low")
+    with pytest.raises(InvalidReportError, match="must be a non-negative integer. Got -1"):
+        trial.report(-1, dev_error=0.1)
+    study.tell(trial, 0.5)
+    snapshot = study.trial(0)
+    with pytest.raises(TrialFinishedError, match=re.escape("Cannot finish trial 0: it is already complete")):
+        study.tell(0, 0.1)
+    with pytest.raises(TrialFinishedError, match="Trial 0 is already complete"):
+        trial.report(5, dev_error=0.1)
+    with pytest.raises(UnknownTrialError, match="Study 'rej' has no trial 7."):
+        study.tell(7, 0.1)
+    with pytest.raises(InvalidArgumentError, match="must be a number. Got 'x' instead"):
+        study.tell(study.ask(), "x")  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="needs a value or a final state"):
+        study.tell(1)
+    with pytest.raises(InvalidArgumentError, match="Trial state must be one of running, complete, pruned, diverged, failed. Got 'done'"):
+        study.tell(1, state="done")
+    assert study.trial(0) == snapshot
+    assert study.trial(1).state is TrialState.RUNNING
+
+
+def test_optimize_marks_each_outcome_and_goes_on(storage: str) -> None:
+    study = Study("o", SPACE, storage=storage, metric="dev_error", seed=2)
+    outcomes = iter(["ok", "nan", "raise", "prune", "none_reported", "ok"])
+
+    def objective(trial):  # type: ignore[no-untyped-def]
+        what = next(outcomes)
+        trial.report(0, dev_error=0.3)
+        if what == "nan":
+            return math.nan
+        if what == "raise":
+            raise ValueError("bad batch")
+        if what == "prune":
+            raise TrialPruned("worse than the median at epoch 0")
+        if what == "none_reported":
+            trial.report(1, dev_error=0.2)
+            return None
+        return 0.1
+
+    study.optimize(objective, n_trials=6)
+    trials = study.trials
+    assert [t.state for t in trials] == [
+        TrialState.COMPLETE, TrialState.DIVERGED, TrialState.FAILED,
+        TrialState.PRUNED, TrialState.COMPLETE, TrialState.COMPLETE,
+    ]
+    assert "ValueError: bad batch" in trials[2].reason and "Traceback" in trials[2].reason  # type: ignore[operator]
+    assert trials[3].reason == "worse than the median at epoch 0" and trials[3].curve == {0: {"dev_error": 0.3}}
+    assert trials[4].value == 0.2  # None returned: the last reported dev_error
+    assert study.best_trial.id == 0 and study.best_value == 0.1
+
+
+def test_returning_none_without_metric_fails_the_trial() -> None:
+    study = Study("n", SPACE, storage="memory")
+    study.optimize(lambda t: None, n_trials=1)
+    assert study.trials[0].state is TrialState.FAILED
+    assert study.trials[0].reason == "the objective returned None and the study has no metric"
+
+
+def test_keyboard_interrupt_marks_trial_and_propagates() -> None:
+    study = Study("k", SPACE, storage="memory")
+
+    def objective(trial):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(objective, n_trials=5)
+    assert [(t.state, t.reason) for t in study.trials] == [(TrialState.FAILED, "interrupted (KeyboardInterrupt)")]
+
+
+def test_best_trial_maximize_and_empty() -> None:
+    study = Study("m", SPACE, storage="memory", direction="maximize")
+    with pytest.raises(NoCompletedTrialError, match="Study 'm' has no complete trial yet."):
+        _ = study.best_trial
+    for v in (0.2, 0.9, 0.5):
+        study.tell(study.ask(), v)
+    assert study.best_trial.id == 1
+
+
+def test_resume_by_name(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    first = Study("resume", SPACE, storage=url, seed=11, direction="maximize", metric="acc")
+    first.optimize(lambda t: t.params["lr"], n_trials=4)
+    again = Study("resume", storage=url)  # no space: the stored one
+    assert again.space == SPACE and again.seed == 11 and again.direction == "maximize" and again.metric == "acc"
+    again.optimize(lambda t: t.params["lr"], n_trials=3)
+    assert [t.id for t in again.trials] == list(range(7))
+    # Trial n gets the same params whether the study ran in one go or was resumed.
+    straight = Study("straight", SPACE, storage="memory", seed=11)
+    straight.optimize(lambda t: 0.0, n_trials=7)
+    assert [t.params for t in straight.trials] == [t.params for t in again.trials]
+
+
+def test_opening_with_a_different_space_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    Study("x", SPACE, storage=url, seed=1).optimize(lambda t: 0.0, n_trials=2)
+    other = Space(lr=Float(1e-5, 1.0, scale="log", tier=1), units=SPACE["units"], act=SPACE["act"])
+    with pytest.raises(StudyMismatchError, match=re.escape(
+        "Study 'x' is stored with a different space: parameter 'lr' is Float(low=0.0001, high=1.0, scale='log', "
+        "tier=1) in the store but Float(low=1e-05, high=1.0, scale='log', tier=1) here."
+    )):
+        Study("x", other, storage=url)
+    with pytest.raises(StudyMismatchError, match="parameter 'extra' is absent in the store but"):
+        Study("x", Space({**SPACE, "extra": Float(0, 1)}), storage=url)
+    with pytest.raises(StudyMismatchError, match="stored with direction='minimize', but was opened with direction='maximize'"):
+        Study("x", SPACE, storage=url, direction="maximize")
+    with pytest.raises(StudyMismatchError, match="stored with seed=1, but was opened with seed=2"):
+        Study("x", storage=url, seed=2)
+    assert len(Study("x", storage=url).trials) == 2
+
+
+def test_unknown_study_without_space() -> None:
+    with pytest.raises(UnknownStudyError, match="There is no study named 'ghost' in the store; give a space to create it."):
+        Study("ghost", storage="memory")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"name": ""}, "The 'name' parameter of Study must be a non-empty string. Got ''"),
+        ({"direction": "max"}, "The 'direction' parameter of Study must be 'minimize' or 'maximize'. Got 'max'"),
+        ({"seed": -1}, "The 'seed' parameter of Study must be an integer in [0, 2**62). Got -1"),
+        ({"space": {"lr": 1}}, "The 'space' parameter of Study must be a Space."),
+        ({"sampler": "random"}, "The 'sampler' parameter of Study must be a Sampler. Got 'random'"),
+    ],
+)
+def test_bad_study_arguments(kwargs: dict, message: str) -> None:
+    args = {"name": "s", "space": SPACE, "storage": "memory", **kwargs}
+    with pytest.raises(InvalidArgumentError, match=re.escape(message)):
+        Study(**args)
+
+
+def test_bad_optimize_arguments() -> None:
+    study = Study("s", SPACE, storage="memory")
+    with pytest.raises(InvalidArgumentError, match="needs n_trials or timeout"):
+        study.optimize(lambda t: 0.0)
+    with pytest.raises(InvalidArgumentError, match="'n_trials' parameter must be a non-negative integer. Got 2.5"):
+        study.optimize(lambda t: 0.0, n_trials=2.5)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="'timeout' parameter must be a positive number of seconds. Got 0"):
+        study.optimize(lambda t: 0.0, timeout=0)
+
+
+def test_timeout_stops_starting_trials() -> None:
+    import time
+
+    study = Study("t", SPACE, storage="memory")
+    study.optimize(lambda t: time.sleep(0.05) or 0.0, timeout=0.3)  # type: ignore[func-returns-value]
+    assert 3 <= len(study.trials) <= 8
+
+
+def test_ask_with_given_params() -> None:
+    study = Study("p", SPACE, storage="memory")
+    trial = study.ask({"lr": 0.01, "units": 64, "act": "tanh"})
+    assert trial.params == {"lr": 0.01, "units": 64, "act": "tanh"}
+    with pytest.raises(InvalidParamsError, match=re.escape("Parameter 'units' got 1000; valid values are [16, 512] log (int).")):
+        study.ask({"lr": 0.01, "units": 1000, "act": "tanh"})
+    assert len(study.trials) == 1
+
+
+def test_same_seed_same_params_in_another_process(tmp_path: Path) -> None:
+    code = (
+        "import json, sys; from hyperlab import Study; from tests.test_study import SPACE; "
+        "s = Study('p', SPACE, storage='memory', seed=5); s.optimize(lambda t: 0.0, n_trials=5); "
+        "print(json.dumps([t.params for t in s.trials]))"
+    )
+    out = subprocess.run([PYTHON, "-c", code], env=python_env(), capture_output=True, text=True, check=True)
+    here = Study("p", SPACE, storage="memory", seed=5)
+    here.optimize(lambda t: 0.0, n_trials=5)
+    assert json.loads(out.stdout) == [t.params for t in here.trials]
+    other = Study("p", SPACE, storage="memory", seed=6)
+    other.optimize(lambda t: 0.0, n_trials=5)
+    assert [t.params for t in other.trials] != [t.params for t in here.trials]
+
+
+def test_to_dataframe() -> None:
+    study = Study("df", SPACE, storage="memory", seed=0)
+    study.optimize(lambda t: t.params["lr"], n_trials=3)
+    df = study.to_dataframe()
+    assert list(df["id"]) == [0, 1, 2]
+    assert set(df["state"]) == {"complete"}
+    assert list(df["value"]) == list(df["params_lr"])
+    assert {"params_units", "params_act", "started", "ended", "duration_s"} <= set(df.columns)
+
+
+def test_import_is_light() -> None:
+    code = (
+        "import sys, time; t = time.perf_counter(); import hyperlab; dt = time.perf_counter() - t; "
+        "heavy = [m for m in ('numpy', 'scipy', 'sqlalchemy', 'torch', 'ray', 'pandas') if m in sys.modules]; "
+        "print(heavy)"
+    )
+    out = subprocess.run([PYTHON, "-c", code], env=python_env(), capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
