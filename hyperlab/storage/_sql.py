@@ -317,10 +317,13 @@ class SQLStorage(Storage):
         ).where(t.c.study_id == study_id, t.c.number == number, t.c.state == _RUNNING)
         try:
             with self._tx() as conn:
+                # RETURNING rather than rowcount: psycopg reports -1 for INSERT ... SELECT.
                 inserted = conn.execute(
-                    sa.insert(reports_table).from_select(["study_id", "number", "step", "metrics"], running)
-                ).rowcount
-                if inserted != 1:
+                    sa.insert(reports_table)
+                    .from_select(["study_id", "number", "step", "metrics"], running)
+                    .returning(reports_table.c.step)
+                ).all()
+                if len(inserted) != 1:
                     raise self._explain_rejection(conn, study_id, number, "report on")
         except IntegrityError:
             raise repeated_step(number, step) from None
