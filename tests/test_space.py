@@ -65,8 +65,11 @@ unit = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
 
 @given(u=unit, scale=st.sampled_from(["linear", "log", "reverse_log"]))
 def test_float_round_trip(u: float, scale: str) -> None:
-    p = {"linear": Float(-3.0, 7.0), "log": Float(1e-6, 10.0, scale="log"),
-         "reverse_log": Float(0.5, 0.9999, scale="reverse_log")}[scale]
+    p = {
+        "linear": Float(-3.0, 7.0),
+        "log": Float(1e-6, 10.0, scale="log"),
+        "reverse_log": Float(0.5, 0.9999, scale="reverse_log"),
+    }[scale]
     v = p.from_unit(u)
     assert p.low <= v <= p.high
     assert p.to_unit(v) == pytest.approx(u, abs=1e-9)
@@ -151,24 +154,60 @@ def test_condition_declared_before_its_parent_and_chained() -> None:
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"lr": Float(1.0, 0.1)}, "Parameter 'lr' (Float(low=1.0, high=0.1, scale='linear')) is invalid: low must be less than high; got low=1.0, high=0.1."),
-        ({"lr": Float(0.5, 0.5)}, "Parameter 'lr' (Float(low=0.5, high=0.5, scale='linear')) is invalid: low must be less than high"),
-        ({"lr": Float(0.0, 1.0, scale="log")}, "Parameter 'lr' (Float(low=0.0, high=1.0, scale='log')) is invalid: scale='log' needs low > 0; got low=0.0."),
-        ({"beta": Float(0.9, 1.0, scale="reverse_log")}, "Parameter 'beta' (Float(low=0.9, high=1.0, scale='reverse_log')) is invalid: scale='reverse_log' samples 1 - x on a log scale and needs high < 1; got high=1.0."),
+        (
+            {"lr": Float(1.0, 0.1)},
+            "Parameter 'lr' (Float(low=1.0, high=0.1, scale='linear')) is invalid: low must be less than high; got low=1.0, high=0.1.",
+        ),
+        (
+            {"lr": Float(0.5, 0.5)},
+            "Parameter 'lr' (Float(low=0.5, high=0.5, scale='linear')) is invalid: low must be less than high",
+        ),
+        (
+            {"lr": Float(0.0, 1.0, scale="log")},
+            "Parameter 'lr' (Float(low=0.0, high=1.0, scale='log')) is invalid: scale='log' needs low > 0; got low=0.0.",
+        ),
+        (
+            {"beta": Float(0.9, 1.0, scale="reverse_log")},
+            "Parameter 'beta' (Float(low=0.9, high=1.0, scale='reverse_log')) is invalid: scale='reverse_log' samples 1 - x on a log scale and needs high < 1; got high=1.0.",
+        ),
         ({"x": Float(0.0, 1.0, scale="cubic")}, "scale must be 'linear', 'log' or 'reverse_log'; got 'cubic'"),  # type: ignore[arg-type]
-        ({"x": Float(0.0, math.inf)}, "Parameter 'x' (Float(low=0.0, high=inf, scale='linear')) is invalid: high must be a finite number; got inf."),
-        ({"units": Int(0, 512, scale="log")}, "Parameter 'units' (Int(low=0, high=512, scale='log', step=1)) is invalid: scale='log' needs low >= 1; got low=0."),
-        ({"units": Int(1, 10, step=4)}, "Parameter 'units' (Int(low=1, high=10, scale='linear', step=4)) is invalid: high - low must be a multiple of step=4; got low=1, high=10."),
+        (
+            {"x": Float(0.0, math.inf)},
+            "Parameter 'x' (Float(low=0.0, high=inf, scale='linear')) is invalid: high must be a finite number; got inf.",
+        ),
+        (
+            {"units": Int(0, 512, scale="log")},
+            "Parameter 'units' (Int(low=0, high=512, scale='log', step=1)) is invalid: scale='log' needs low >= 1; got low=0.",
+        ),
+        (
+            {"units": Int(1, 10, step=4)},
+            "Parameter 'units' (Int(low=1, high=10, scale='linear', step=4)) is invalid: high - low must be a multiple of step=4; got low=1, high=10.",
+        ),
         ({"units": Int(1.5, 10)}, "low must be an integer; got 1.5"),  # type: ignore[arg-type]
-        ({"act": Choice([])}, "Parameter 'act' (Choice(options=[])) is invalid: options must hold at least one value; got an empty list."),
+        (
+            {"act": Choice([])},
+            "Parameter 'act' (Choice(options=[])) is invalid: options must hold at least one value; got an empty list.",
+        ),
         ({"act": Choice(["relu", "relu"])}, "options must be distinct; 'relu' appears twice"),
-        ({"lr": Float(0.1, 1.0, tier=5)}, "Parameter 'lr' (Float(low=0.1, high=1.0, scale='linear', tier=5)) is invalid: tier must be an integer from 1 to 4; got 5."),
+        (
+            {"lr": Float(0.1, 1.0, tier=5)},
+            "Parameter 'lr' (Float(low=0.1, high=1.0, scale='linear', tier=5)) is invalid: tier must be an integer from 1 to 4; got 5.",
+        ),
         ({"lr": Float(0.1, 1.0, default=2.0)}, "default 2.0 is not a value of this parameter"),
         ({"lr": 0.1}, "Parameter 'lr' must be a Float, Int, Choice or Fixed; got 0.1."),
-        ({"beta2": Float(0.9, 0.99, when={"optimiser": "adam"})}, "Parameter 'beta2' has when={'optimiser': ...}, but there is no parameter 'optimiser'; known parameters: beta2."),
-        ({"opt": Choice(["sgd"]), "b": Float(0.0, 1.0, when={"opt": "adam"})}, "Parameter 'b' has when={'opt': 'adam'}, but 'adam' is not a value of 'opt' ({'sgd'})."),
+        (
+            {"beta2": Float(0.9, 0.99, when={"optimiser": "adam"})},
+            "Parameter 'beta2' has when={'optimiser': ...}, but there is no parameter 'optimiser'; known parameters: beta2.",
+        ),
+        (
+            {"opt": Choice(["sgd"]), "b": Float(0.0, 1.0, when={"opt": "adam"})},
+            "Parameter 'b' has when={'opt': 'adam'}, but 'adam' is not a value of 'opt' ({'sgd'}).",
+        ),
         ({"a": Choice([1, 2], when={"a": 1})}, "Parameter 'a' has a 'when' on itself."),
-        ({"a": Choice([1, 2], when={"b": 1}), "b": Choice([1, 2], when={"a": 1})}, "The 'when' conditions form a cycle: a -> b -> a."),
+        (
+            {"a": Choice([1, 2], when={"b": 1}), "b": Choice([1, 2], when={"a": 1})},
+            "The 'when' conditions form a cycle: a -> b -> a.",
+        ),
         ({"x": Float(0.0, 1.0), "y": Float(0.0, 1.0, when={"x": 0.5})}, "Parameter 'y' has a 'when' on 'x', a Float"),
     ],
 )
@@ -207,14 +246,18 @@ def test_restrict_fixes_higher_tiers_at_defaults() -> None:
     assert tier1["hidden_units"] == Fixed(128, tier=2, default=128)
     # Conditions survive fixing: momentum still only applies to the momentum optimizer.
     assert tier1.from_unit([0.5] * len(tier1)).get("momentum") is None
-    with pytest.raises(InvalidParamsError, match=re.escape("Cannot fix 'n_layers' at 9; valid values are [1, 4] linear (int).")):
+    with pytest.raises(
+        InvalidParamsError, match=re.escape("Cannot fix 'n_layers' at 9; valid values are [1, 4] linear (int).")
+    ):
         course_space().fix(n_layers=9)
 
 
 def test_to_dict_round_trip() -> None:
     space = course_space(max_tier=4)
     assert Space.from_dict(space.to_dict()) == space
-    with pytest.raises(InvalidSpaceError, match="Parameter 'x' has kind 'gaussian'; valid kinds: float, int, choice, fixed."):
+    with pytest.raises(
+        InvalidSpaceError, match="Parameter 'x' has kind 'gaussian'; valid kinds: float, int, choice, fixed."
+    ):
         Space.from_dict({"x": {"kind": "gaussian"}})
 
 
@@ -225,7 +268,9 @@ def test_point_of_wrong_length() -> None:
 
 def test_validate_names_unknown_and_out_of_range() -> None:
     space = Space(lr=Float(1e-4, 1.0, scale="log"))
-    with pytest.raises(InvalidParamsError, match=re.escape("Parameter 'lr' got 3.0; valid values are [0.0001, 1] log.")):
+    with pytest.raises(
+        InvalidParamsError, match=re.escape("Parameter 'lr' got 3.0; valid values are [0.0001, 1] log.")
+    ):
         space.validate({"lr": 3.0})
     with pytest.raises(InvalidParamsError, match="Unknown parameter 'learning_rate'; the space has: lr."):
         space.validate({"learning_rate": 0.1})

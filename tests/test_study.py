@@ -63,9 +63,15 @@ def test_rejected_tells_and_reports_change_nothing(storage: str) -> None:
     study = Study("rej", SPACE, storage=storage)
     trial = study.ask()
     trial.report(3, dev_error=0.5)
-    with pytest.raises(InvalidReportError, match=re.escape("Trial 0 was already reported at step 3; a new report needs a step greater than 3. Got 2.")):
+    with pytest.raises(
+        InvalidReportError,
+        match=re.escape("Trial 0 was already reported at step 3; a new report needs a step greater than 3. Got 2."),
+    ):
         trial.report(2, dev_error=0.4)
-    with pytest.raises(InvalidReportError, match=re.escape("Metric 'dev_error' reported on trial 0 at step 4 must be a number. Got 'low' instead.")):
+    with pytest.raises(
+        InvalidReportError,
+        match=re.escape("Metric 'dev_error' reported on trial 0 at step 4 must be a number. Got 'low' instead."),
+    ):
         trial.report(4, dev_error="low")
     with pytest.raises(InvalidReportError, match="must be a non-negative integer. Got -1"):
         trial.report(-1, dev_error=0.1)
@@ -81,7 +87,9 @@ def test_rejected_tells_and_reports_change_nothing(storage: str) -> None:
         study.tell(study.ask(), "x")  # type: ignore[arg-type]
     with pytest.raises(InvalidArgumentError, match="needs a value or a final state"):
         study.tell(1)
-    with pytest.raises(InvalidArgumentError, match="Trial state must be one of running, complete, pruned, diverged, failed. Got 'done'"):
+    with pytest.raises(
+        InvalidArgumentError, match="Trial state must be one of running, complete, pruned, diverged, failed. Got 'done'"
+    ):
         study.tell(1, state="done")
     assert study.trial(0) == snapshot
     assert study.trial(1).state is TrialState.RUNNING
@@ -108,8 +116,12 @@ def test_optimize_marks_each_outcome_and_goes_on(storage: str) -> None:
     study.optimize(objective, n_trials=6)
     trials = study.trials
     assert [t.state for t in trials] == [
-        TrialState.COMPLETE, TrialState.DIVERGED, TrialState.FAILED,
-        TrialState.PRUNED, TrialState.COMPLETE, TrialState.COMPLETE,
+        TrialState.COMPLETE,
+        TrialState.DIVERGED,
+        TrialState.FAILED,
+        TrialState.PRUNED,
+        TrialState.COMPLETE,
+        TrialState.COMPLETE,
     ]
     assert "ValueError: bad batch" in trials[2].reason and "Traceback" in trials[2].reason  # type: ignore[operator]
     assert trials[3].reason == "worse than the median at epoch 0" and trials[3].curve == {0: {"dev_error": 0.3}}
@@ -162,14 +174,19 @@ def test_opening_with_a_different_space_is_refused(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'm.db'}"
     Study("x", SPACE, storage=url, seed=1).optimize(lambda t: 0.0, n_trials=2)
     other = Space(lr=Float(1e-5, 1.0, scale="log", tier=1), units=SPACE["units"], act=SPACE["act"])
-    with pytest.raises(StudyMismatchError, match=re.escape(
-        "Study 'x' is stored with a different space: parameter 'lr' is Float(low=0.0001, high=1.0, scale='log', "
-        "tier=1) in the store but Float(low=1e-05, high=1.0, scale='log', tier=1) here."
-    )):
+    with pytest.raises(
+        StudyMismatchError,
+        match=re.escape(
+            "Study 'x' is stored with a different space: parameter 'lr' is Float(low=0.0001, high=1.0, scale='log', "
+            "tier=1) in the store but Float(low=1e-05, high=1.0, scale='log', tier=1) here."
+        ),
+    ):
         Study("x", other, storage=url)
     with pytest.raises(StudyMismatchError, match="parameter 'extra' is absent in the store but"):
         Study("x", Space({**SPACE, "extra": Float(0, 1)}), storage=url)
-    with pytest.raises(StudyMismatchError, match="stored with direction='minimize', but was opened with direction='maximize'"):
+    with pytest.raises(
+        StudyMismatchError, match="stored with direction='minimize', but was opened with direction='maximize'"
+    ):
         Study("x", SPACE, storage=url, direction="maximize")
     with pytest.raises(StudyMismatchError, match="stored with seed=1, but was opened with seed=2"):
         Study("x", storage=url, seed=2)
@@ -177,7 +194,9 @@ def test_opening_with_a_different_space_is_refused(tmp_path: Path) -> None:
 
 
 def test_unknown_study_without_space() -> None:
-    with pytest.raises(UnknownStudyError, match="There is no study named 'ghost' in the store; give a space to create it."):
+    with pytest.raises(
+        UnknownStudyError, match="There is no study named 'ghost' in the store; give a space to create it."
+    ):
         Study("ghost", storage="memory")
 
 
@@ -219,7 +238,9 @@ def test_ask_with_given_params() -> None:
     study = Study("p", SPACE, storage="memory")
     trial = study.ask({"lr": 0.01, "units": 64, "act": "tanh"})
     assert trial.params == {"lr": 0.01, "units": 64, "act": "tanh"}
-    with pytest.raises(InvalidParamsError, match=re.escape("Parameter 'units' got 1000; valid values are [16, 512] log (int).")):
+    with pytest.raises(
+        InvalidParamsError, match=re.escape("Parameter 'units' got 1000; valid values are [16, 512] log (int).")
+    ):
         study.ask({"lr": 0.01, "units": 1000, "act": "tanh"})
     assert len(study.trials) == 1
 

@@ -88,9 +88,13 @@ class GridSampler(Sampler):
                 active = [n for n in tail if space.is_active(n, values)]
                 if count:
                     return math.prod(len(axes[n]) for n in active)
+                base = [units.get(n, 0.5) for n in names]
+                slots = [names.index(n) for n in active]
                 for combo in itertools.product(*(axes[n] for n in active)):
-                    point = {**units, **dict(zip(active, combo, strict=True))}
-                    points.append([point.get(n, 0.5) for n in names])
+                    point = base.copy()
+                    for slot, u in zip(slots, combo, strict=True):
+                        point[slot] = u
+                    points.append(point)
                 return 0
             name = head[i]
             if not space.is_active(name, values):

@@ -45,7 +45,13 @@ class StorageContract:
         )
         assert created and not created_again
         assert again.id == first.id
-        assert (again.space, again.direction, again.metric, again.seed, again.created) == (SPACE, "maximize", "acc", 5, 1.5)
+        assert (again.space, again.direction, again.metric, again.seed, again.created) == (
+            SPACE,
+            "maximize",
+            "acc",
+            5,
+            1.5,
+        )
         assert [r.name for r in storage.list_studies()] == ["s"]
 
     def test_unknown_study(self, storage: Storage) -> None:
@@ -104,8 +110,9 @@ class StorageContract:
         sid = _study(storage)
         for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED):
             n = _trial(storage, sid)
-            storage.finish_trial(sid, n, state=state, value=1.0 if state is TrialState.COMPLETE else None,
-                                 reason=None, ended=2.0)
+            storage.finish_trial(
+                sid, n, state=state, value=1.0 if state is TrialState.COMPLETE else None, reason=None, ended=2.0
+            )
         _trial(storage, sid)
         assert [t.id for t in storage.get_trials(sid, (TrialState.PRUNED, TrialState.RUNNING))] == [1, 3]
 
