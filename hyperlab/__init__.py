@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from hyperlab.errors import HyperlabError
 from hyperlab.space import Choice, Fixed, Float, Int, Param, Space, course_space
-from hyperlab.trial import Trial, TrialPruned, TrialState
+from hyperlab.trial import Trial, TrialDiverged, TrialPruned, TrialState
 
 if TYPE_CHECKING:
     from hyperlab.samplers import (
@@ -44,6 +44,7 @@ __all__ = [
     "Trial",
     "TrialState",
     "TrialPruned",
+    "TrialDiverged",
     "Study",
     "Sampler",
     "RandomSampler",

@@ -105,24 +105,30 @@ class Param(ABC):
 
     # -- checks --------------------------------------------------------------------
     @abstractmethod
-    def _problems(self) -> list[str]:
-        """What is wrong with this parameter's own settings (empty when valid)."""
+    def _problems(self) -> list[tuple[str, str]]:
+        """What is wrong with this parameter's own settings: (field, message) pairs."""
 
     @abstractmethod
     def contains(self, value: Any) -> bool:
         """Whether ``value`` is a value this parameter can take."""
 
-    def check(self, name: str) -> None:
-        """Raise :class:`InvalidSpaceError` naming ``name`` if the settings are invalid."""
+    def problems(self) -> list[tuple[str, str]]:
+        """Every invalid setting as (field, message); empty when the parameter is valid."""
         problems = self._problems()
         if self.tier is not None and (
             isinstance(self.tier, bool) or not isinstance(self.tier, int) or not 1 <= self.tier <= 4
         ):
-            problems.append(f"tier must be an integer from 1 to 4; got {self.tier!r}")
+            problems.append(("tier", f"tier must be an integer from 1 to 4; got {self.tier!r}"))
         if self.default is not None and not self.contains(self.default):
-            problems.append(f"default {self.default!r} is not a value of this parameter")
+            problems.append(("default", f"default {self.default!r} is not a value of this parameter"))
+        return problems
+
+    def check(self, name: str) -> None:
+        """Raise :class:`InvalidSpaceError` naming ``name`` if the settings are invalid."""
+        problems = self.problems()
         if problems:
-            raise InvalidSpaceError(f"Parameter '{name}' ({self!r}) is invalid: " + "; ".join(problems) + ".")
+            text = "; ".join(message for _, message in problems)
+            raise InvalidSpaceError(f"Parameter '{name}' ({self!r}) is invalid: {text}.")
 
     def describe(self) -> str:
         """A short human-readable domain such as ``[0.0001, 1] log``."""
@@ -170,24 +176,24 @@ class Float(Param):
     high: float
     scale: FloatScale = "linear"
 
-    def _problems(self) -> list[str]:
-        problems = []
+    def _problems(self) -> list[tuple[str, str]]:
+        problems: list[tuple[str, str]] = []
         for attr in ("low", "high"):
             v = getattr(self, attr)
             if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-                problems.append(f"{attr} must be a finite number; got {v!r}")
+                problems.append((attr, f"{attr} must be a finite number; got {v!r}"))
         if problems:
             return problems
         if self.low >= self.high:
-            problems.append(f"low must be less than high; got low={self.low!r}, high={self.high!r}")
+            problems.append(("low", f"low must be less than high; got low={self.low!r}, high={self.high!r}"))
         if self.scale == "log" and self.low <= 0:
-            problems.append(f"scale='log' needs low > 0; got low={self.low!r}")
+            problems.append(("low", f"scale='log' needs low > 0; got low={self.low!r}"))
         elif self.scale == "reverse_log" and self.high >= 1:
             problems.append(
-                f"scale='reverse_log' samples 1 - x on a log scale and needs high < 1; got high={self.high!r}"
+                ("high", f"scale='reverse_log' samples 1 - x on a log scale and needs high < 1; got high={self.high!r}")
             )
         elif self.scale not in ("linear", "log", "reverse_log"):
-            problems.append(f"scale must be 'linear', 'log' or 'reverse_log'; got {self.scale!r}")
+            problems.append(("scale", f"scale must be 'linear', 'log' or 'reverse_log'; got {self.scale!r}"))
         return problems
 
     def _transformed(self) -> tuple[float, float]:
@@ -254,27 +260,29 @@ class Int(Param):
     scale: IntScale = "linear"
     step: int = 1
 
-    def _problems(self) -> list[str]:
-        problems = []
+    def _problems(self) -> list[tuple[str, str]]:
+        problems: list[tuple[str, str]] = []
         for attr in ("low", "high", "step"):
             v = getattr(self, attr)
             if isinstance(v, bool) or not isinstance(v, int):
-                problems.append(f"{attr} must be an integer; got {v!r}")
+                problems.append((attr, f"{attr} must be an integer; got {v!r}"))
         if problems:
             return problems
         if self.low >= self.high:
-            problems.append(f"low must be less than high; got low={self.low!r}, high={self.high!r}")
+            problems.append(("low", f"low must be less than high; got low={self.low!r}, high={self.high!r}"))
         if self.step < 1:
-            problems.append(f"step must be a positive integer; got {self.step!r}")
+            problems.append(("step", f"step must be a positive integer; got {self.step!r}"))
         elif (self.high - self.low) % self.step:
-            problems.append(f"high - low must be a multiple of step={self.step}; got low={self.low}, high={self.high}")
+            problems.append(
+                ("high", f"high - low must be a multiple of step={self.step}; got low={self.low}, high={self.high}")
+            )
         if self.scale == "log":
             if self.low < 1:
-                problems.append(f"scale='log' needs low >= 1; got low={self.low!r}")
+                problems.append(("low", f"scale='log' needs low >= 1; got low={self.low!r}"))
             if self.step != 1:
-                problems.append(f"scale='log' needs step=1; got step={self.step!r}")
+                problems.append(("step", f"scale='log' needs step=1; got step={self.step!r}"))
         elif self.scale != "linear":
-            problems.append(f"scale must be 'linear' or 'log'; got {self.scale!r}")
+            problems.append(("scale", f"scale must be 'linear' or 'log'; got {self.scale!r}"))
         return problems
 
     @property
@@ -343,19 +351,19 @@ class Choice(Param):
         if isinstance(self.options, list | tuple):
             object.__setattr__(self, "options", tuple(self.options))
 
-    def _problems(self) -> list[str]:
+    def _problems(self) -> list[tuple[str, str]]:
         if not isinstance(self.options, tuple):
-            return [f"options must be a list; got {self.options!r}"]
+            return [("options", f"options must be a list; got {self.options!r}")]
         if not self.options:
-            return ["options must hold at least one value; got an empty list"]
-        problems = []
+            return [("options", "options must hold at least one value; got an empty list")]
+        problems: list[tuple[str, str]] = []
         bad = [o for o in self.options if not isinstance(o, str | int | float | bool) and o is not None]
         if bad:
-            problems.append(f"options must be strings, numbers, booleans or None; got {bad[0]!r}")
+            problems.append(("options", f"options must be strings, numbers, booleans or None; got {bad[0]!r}"))
         seen: list[Any] = []
         for o in self.options:
             if any(o == s and type(o) is type(s) for s in seen):
-                problems.append(f"options must be distinct; {o!r} appears twice")
+                problems.append(("options", f"options must be distinct; {o!r} appears twice"))
                 break
             seen.append(o)
         return problems
@@ -398,9 +406,9 @@ class Fixed(Param):
 
     value: Scalar
 
-    def _problems(self) -> list[str]:
+    def _problems(self) -> list[tuple[str, str]]:
         if not isinstance(self.value, str | int | float | bool) and self.value is not None:
-            return [f"value must be a string, number, boolean or None; got {self.value!r}"]
+            return [("value", f"value must be a string, number, boolean or None; got {self.value!r}")]
         return []
 
     def from_unit(self, u: float) -> Scalar:

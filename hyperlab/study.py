@@ -22,7 +22,7 @@ from hyperlab.errors import (
 from hyperlab.samplers import RandomSampler, SampleContext, Sampler, SearchExhausted
 from hyperlab.space import Space
 from hyperlab.storage import Storage, get_storage
-from hyperlab.trial import Trial, TrialPruned, TrialState
+from hyperlab.trial import Trial, TrialDiverged, TrialPruned, TrialState
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -363,6 +363,10 @@ class Study:
         except TrialPruned as e:
             if not trial.state.is_finished:
                 self.tell(trial, state=TrialState.PRUNED, reason=str(e) or "pruned by the objective")
+            return
+        except TrialDiverged as e:
+            if not trial.state.is_finished:
+                self.tell(trial, state=TrialState.DIVERGED, reason=str(e) or "diverged")
             return
         except (KeyboardInterrupt, SystemExit) as e:
             if not trial.state.is_finished:

@@ -13,7 +13,7 @@ from hyperlab.errors import InvalidArgumentError, InvalidReportError, TrialFinis
 if TYPE_CHECKING:
     from hyperlab.study import Study
 
-__all__ = ["TrialState", "Trial", "TrialPruned"]
+__all__ = ["TrialState", "Trial", "TrialPruned", "TrialDiverged"]
 
 
 class TrialState(str, enum.Enum):
@@ -40,6 +40,10 @@ class TrialState(str, enum.Enum):
 
 class TrialPruned(Exception):  # noqa: N818 - named after what happened, like optuna.TrialPruned
     """Raise from an objective to end the trial as PRUNED (its curve is kept)."""
+
+
+class TrialDiverged(Exception):  # noqa: N818 - named after what happened
+    """Raise from an objective to end the trial as DIVERGED; the message is the reason."""
 
 
 def _timestamp(t: float | None) -> datetime | None:

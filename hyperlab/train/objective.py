@@ -1,0 +1,48 @@
+"""The built-in trainer as a study objective."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from hyperlab.train.data import Dataset
+from hyperlab.train.trainer import Diverged, TrainConfig, train
+from hyperlab.trial import Trial, TrialDiverged
+
+__all__ = ["make_objective", "METRICS", "metric_direction"]
+
+# Metrics the trainer reports that a study can optimize, with their direction.
+METRICS = {
+    "dev_error": "minimize",
+    "dev_cost": "minimize",
+    "dev_accuracy": "maximize",
+}
+
+
+def metric_direction(metric: str) -> str:
+    return METRICS[metric]
+
+
+def make_objective(data: Dataset, fixed: Mapping[str, Any] | None = None, *, metric: str = "dev_error") -> Any:
+    """An objective that trains the MLP with ``{**fixed, **trial.params}`` on ``data``.
+
+    Every epoch is reported to the trial. The trial's value is the best ``metric`` over
+    the epochs (the model early stopping would keep). A diverging run raises
+    :class:`~hyperlab.TrialDiverged`, so the study marks it and goes on.
+    """
+    fixed = dict(fixed or {})
+    maximize = METRICS[metric] == "maximize"
+
+    def objective(trial: Trial) -> float:
+        config = TrainConfig.from_params({**fixed, **trial.params})
+        should_stop = getattr(trial, "should_stop", None)
+        try:
+            result = train(
+                config, data, report=lambda epoch, metrics: trial.report(epoch, **metrics), should_stop=should_stop
+            )
+        except Diverged as e:
+            raise TrialDiverged(str(e)) from None
+        values = [m[metric] for m in result.curve if metric in m]
+        return max(values) if maximize else min(values)
+
+    return objective

@@ -1,0 +1,360 @@
+"""The course's training algorithm as a PyTorch trainer whose every knob can be searched.
+
+One epoch: shuffle, run mini-batch steps (batch size >= m is batch gradient descent),
+average the mini-batch cost and error as the epoch's train cost and error, measure the
+dev cost and error, apply the learning-rate decay, report, check for divergence and
+early stopping.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import torch
+from torch import nn
+
+from hyperlab.errors import InvalidArgumentError
+from hyperlab.train.data import Dataset
+from hyperlab.train.model import ACTIVATIONS, INITS, build_mlp, layer_widths, weight_params
+
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "Diverged",
+    "train",
+    "evaluate",
+    "measure_test",
+    "learning_rate_at",
+    "OPTIMIZERS",
+    "DECAYS",
+    "CourseMomentum",
+]
+
+OPTIMIZERS = ("gd", "momentum", "rmsprop", "adam")
+DECAYS = ("none", "inverse", "exponential", "step", "cosine")
+
+
+@dataclass
+class TrainConfig:
+    """Every hyperparameter of the course's training algorithm, with its default.
+
+    Names match :func:`hyperlab.course_space`, so a trial's params can be passed as is.
+    """
+
+    learning_rate: float = 1e-3
+    optimizer: str = "adam"  # gd | momentum | rmsprop | adam
+    momentum: float = 0.9  # beta of momentum: v = beta v + (1 - beta) dW
+    rmsprop_beta: float = 0.999  # beta of RMSprop: s = beta s + (1 - beta) dW^2
+    rmsprop_epsilon: float = 1e-8
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_epsilon: float = 1e-8
+    batch_size: int = 64  # >= training rows: batch gradient descent
+    n_layers: int = 2
+    hidden_units: int | list[int] = 128  # one width, or one per layer
+    activation: str = "relu"  # relu | leaky_relu | tanh | sigmoid
+    init: str = "auto"  # auto (He for ReLU, Xavier for tanh/sigmoid) | he | xavier | torch
+    l2: float = 0.0  # lambda: cost += lambda / (2 m) * sum ||W||^2, m = mini-batch rows
+    dropout: float = 0.0  # drop probability (1 - keep_prob)
+    batch_norm: bool = False
+    lr_decay: str = "none"  # none | inverse | exponential | step | cosine
+    decay_rate: float = 1.0  # inverse: alpha0 / (1 + decay_rate * epoch)
+    decay_base: float = 0.95  # exponential: decay_base^epoch * alpha0; step: per step_size epochs
+    step_size: int = 10
+    epochs: int = 30
+    patience: int | None = None  # early stopping: epochs without a better dev metric
+    diverge_factor: float = 10.0  # diverged when the train cost exceeds this times its first value
+    seed: int = 0
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> TrainConfig:
+        """A config from a dict such as a trial's params; unknown names are an error."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            from difflib import get_close_matches
+
+            near = get_close_matches(unknown[0], known, n=1)
+            hint = f" Did you mean '{near[0]}'?" if near else ""
+            raise InvalidArgumentError(
+                f"'{unknown[0]}' is not a hyperparameter of the built-in trainer.{hint} "
+                f"Known: {', '.join(sorted(known))}."
+            )
+        config = cls(**dict(params))
+        config.check()
+        return config
+
+    def check(self) -> None:
+        """Raise InvalidArgumentError naming the first invalid hyperparameter."""
+
+        def bad(name: str, valid: str) -> InvalidArgumentError:
+            return InvalidArgumentError(
+                f"The '{name}' hyperparameter must be {valid}. Got {getattr(self, name)!r} instead."
+            )
+
+        choices = {"optimizer": OPTIMIZERS, "activation": ACTIVATIONS, "init": INITS, "lr_decay": DECAYS}
+        for name, valid in choices.items():
+            if getattr(self, name) not in valid:
+                raise bad(name, "one of " + ", ".join(valid))
+        if not self.learning_rate > 0:
+            raise bad("learning_rate", "a positive number")
+        for name in ("momentum", "rmsprop_beta", "adam_beta1", "adam_beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise bad(name, "in [0, 1)")
+        for name in ("rmsprop_epsilon", "adam_epsilon"):
+            if not getattr(self, name) > 0:
+                raise bad(name, "a positive number")
+        for name in ("batch_size", "n_layers", "epochs", "step_size"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < (0 if name == "n_layers" else 1):
+                raise bad(name, "a positive integer" if name != "n_layers" else "a non-negative integer")
+        widths = self.hidden_units if isinstance(self.hidden_units, list) else [self.hidden_units]
+        if not widths or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
+            raise bad("hidden_units", "a positive integer or a list of them")
+        if not self.l2 >= 0:
+            raise bad("l2", "a non-negative number")
+        if not 0 <= self.dropout < 1:
+            raise bad("dropout", "in [0, 1)")
+        if not self.decay_rate >= 0:
+            raise bad("decay_rate", "a non-negative number")
+        if not 0 < self.decay_base <= 1:
+            raise bad("decay_base", "in (0, 1]")
+        if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
+            raise bad("patience", "a positive integer or null")
+        if not self.diverge_factor > 1:
+            raise bad("diverge_factor", "a number greater than 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Diverged(Exception):  # noqa: N818 - named after what happened
+    """The training cost became NaN/inf or grew past ``diverge_factor`` times its start."""
+
+
+@dataclass
+class TrainResult:
+    """What one training run produced."""
+
+    best_epoch: int
+    best_dev_error: float
+    best_dev_cost: float
+    epochs_run: int
+    curve: list[dict[str, float]] = field(default_factory=list)
+    state_dict: dict[str, torch.Tensor] | None = None
+    stopped_early: bool = False
+
+
+class CourseMomentum(torch.optim.Optimizer):
+    """Momentum as the course writes it: v = beta v + (1 - beta) dW, W -= alpha v, v0 = 0.
+
+    PyTorch's SGD(momentum=beta, dampening=beta) matches this except on the first
+    step, where it starts the buffer at dW instead of (1 - beta) dW.
+    """
+
+    def __init__(self, params: Any, lr: float, beta: float) -> None:
+        super().__init__(params, {"lr": lr, "beta": beta})
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> None:  # type: ignore[override]
+        for group in self.param_groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            if not params:
+                continue
+            bufs = []
+            for p in params:
+                state = self.state[p]
+                if "v" not in state:
+                    state["v"] = torch.zeros_like(p)
+                bufs.append(state["v"])
+            grads = [p.grad for p in params]
+            torch._foreach_mul_(bufs, group["beta"])
+            torch._foreach_add_(bufs, grads, alpha=1.0 - group["beta"])
+            torch._foreach_add_(params, bufs, alpha=-group["lr"])
+
+
+def _optimizer(config: TrainConfig, params: Any) -> torch.optim.Optimizer:
+    lr = config.learning_rate
+    if config.optimizer == "gd":
+        return torch.optim.SGD(params, lr=lr)
+    if config.optimizer == "momentum":
+        return CourseMomentum(params, lr=lr, beta=config.momentum)
+    if config.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, alpha=config.rmsprop_beta, eps=config.rmsprop_epsilon)
+    return torch.optim.Adam(params, lr=lr, betas=(config.adam_beta1, config.adam_beta2), eps=config.adam_epsilon)
+
+
+def learning_rate_at(config: TrainConfig, epoch: int) -> float:
+    """The learning rate in effect during ``epoch`` (0-based)."""
+    a0 = config.learning_rate
+    if config.lr_decay == "inverse":
+        return a0 / (1.0 + config.decay_rate * epoch)
+    if config.lr_decay == "exponential":
+        return a0 * config.decay_base**epoch
+    if config.lr_decay == "step":
+        return a0 * config.decay_base ** (epoch // config.step_size)
+    if config.lr_decay == "cosine":
+        return a0 * 0.5 * (1.0 + math.cos(math.pi * epoch / config.epochs))
+    return a0
+
+
+def _loss_fn(task: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    if task == "multiclass":
+        return nn.functional.cross_entropy
+    if task == "binary":
+        return lambda out, y: nn.functional.binary_cross_entropy_with_logits(out.squeeze(1), y.float())
+    return lambda out, y: nn.functional.mse_loss(out.squeeze(1), y)
+
+
+def _errors(task: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Sum of per-row errors: misclassified rows (classification) or squared error."""
+    if task == "multiclass":
+        return (out.argmax(1) != y).sum()
+    if task == "binary":
+        return ((out.squeeze(1) > 0).long() != y).sum()
+    return ((out.squeeze(1) - y) ** 2).sum()
+
+
+def build_model(config: TrainConfig, data: Dataset) -> nn.Sequential:
+    return build_mlp(
+        data.n_features,
+        data.n_outputs,
+        widths=layer_widths(config.n_layers, config.hidden_units),
+        activation=config.activation,
+        init=config.init,
+        batch_norm=config.batch_norm,
+        dropout=config.dropout,
+    )
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, task: str, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """(cost, error) of ``model`` on a whole split, in eval mode (BN running stats, no dropout)."""
+    model.eval()
+    out = model(x)
+    cost = float(_loss_fn(task)(out, y))
+    error = float(_errors(task, out, y)) / len(y)
+    return cost, error
+
+
+def _tensors(data: Dataset) -> dict[str, torch.Tensor]:
+    cached: dict[str, torch.Tensor] | None = getattr(data, "_torch", None)
+    if cached is None:
+        cached = {
+            k: torch.from_numpy(getattr(data, k)) for k in ("x_train", "y_train", "x_dev", "y_dev", "x_test", "y_test")
+        }
+        data._torch = cached  # type: ignore[attr-defined]  # reused by every trial on this data
+    return cached
+
+
+def train(
+    config: TrainConfig,
+    data: Dataset,
+    *,
+    report: Callable[[int, dict[str, float]], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    keep_best_state: bool = False,
+) -> TrainResult:
+    """Train the MLP of ``config`` on ``data``; the test split is not touched.
+
+    ``report(epoch, metrics)`` is called after every epoch with train_cost, train_error,
+    dev_cost, dev_error (plus train/dev accuracy for classification), lr and seconds.
+    ``should_stop()`` is asked after each report (a scheduler's verdict).
+
+    Raises:
+        Diverged: the train cost became NaN/inf or exceeded diverge_factor x its start.
+    """
+    config.check()
+    torch.manual_seed(config.seed)
+    gen = torch.Generator().manual_seed(config.seed)
+    t = _tensors(data)
+    x, y, x_dev, y_dev = t["x_train"], t["y_train"], t["x_dev"], t["y_dev"]
+    m = len(x)
+    batch = min(config.batch_size, m)
+    model = build_model(config, data)
+    weights = weight_params(model)
+    optimizer = _optimizer(config, model.parameters())
+    task = data.task
+    loss_fn = _loss_fn(task)
+    classify = task != "regression"
+    best = TrainResult(best_epoch=-1, best_dev_error=math.inf, best_dev_cost=math.inf, epochs_run=0)
+    start_cost: float | None = None
+    since_best = 0
+    for epoch in range(config.epochs):
+        t0 = time.perf_counter()
+        lr = learning_rate_at(config, epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        model.train()
+        order = torch.randperm(m, generator=gen)
+        cost_sum = torch.zeros(())
+        err_sum = torch.zeros(())
+        for i in range(0, m, batch):
+            idx = order[i : i + batch]
+            xb, yb = x[idx], y[idx]
+            out = model(xb)
+            loss = loss_fn(out, yb)
+            if config.l2 > 0:
+                loss = loss + config.l2 / (2 * len(idx)) * sum((w * w).sum() for w in weights)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            with torch.no_grad():
+                cost_sum += loss.detach() * len(idx)
+                err_sum += _errors(task, out.detach(), yb)
+        train_cost = float(cost_sum) / m
+        train_error = float(err_sum) / m
+        dev_cost, dev_error = evaluate(model, task, x_dev, y_dev)
+        metrics = {"train_cost": train_cost, "train_error": train_error, "dev_cost": dev_cost, "dev_error": dev_error}
+        if classify:
+            metrics["train_accuracy"] = 1.0 - train_error
+            metrics["dev_accuracy"] = 1.0 - dev_error
+        metrics["lr"] = lr
+        metrics["seconds"] = time.perf_counter() - t0
+        best.curve.append(metrics)
+        best.epochs_run = epoch + 1
+        if report is not None:
+            report(epoch, metrics)
+        if start_cost is None:
+            start_cost = train_cost
+        if not math.isfinite(train_cost) or not math.isfinite(dev_cost):
+            raise Diverged(f"the train cost became {train_cost} at epoch {epoch}")
+        if train_cost > config.diverge_factor * start_cost and epoch > 0:
+            raise Diverged(
+                f"the train cost grew to {train_cost:.4g} at epoch {epoch}, more than {config.diverge_factor:g} x "
+                f"its first value {start_cost:.4g}"
+            )
+        if dev_error < best.best_dev_error:
+            best.best_epoch, best.best_dev_error, best.best_dev_cost = epoch, dev_error, dev_cost
+            since_best = 0
+            if keep_best_state:
+                best.state_dict = copy.deepcopy(model.state_dict())
+        else:
+            since_best += 1
+        if config.patience is not None and since_best >= config.patience:
+            best.stopped_early = True
+            break
+        if should_stop is not None and should_stop():
+            break
+    if keep_best_state and best.state_dict is None:
+        best.state_dict = copy.deepcopy(model.state_dict())
+    return best
+
+
+def measure_test(config: TrainConfig, data: Dataset) -> dict[str, float]:
+    """Retrain ``config`` (deterministic under its seed), keep its best-dev weights and
+    measure the test split: the one look at it, at the end of a study."""
+    result = train(config, data, keep_best_state=True)
+    model = build_model(config, data)
+    model.load_state_dict(result.state_dict or {})
+    t = _tensors(data)
+    cost, error = evaluate(model, data.task, t["x_test"], t["y_test"])
+    out = {"test_cost": cost, "test_error": error, "best_epoch": float(result.best_epoch)}
+    if data.task != "regression":
+        out["test_accuracy"] = 1.0 - error
+    return out
