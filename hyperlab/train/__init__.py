@@ -1,4 +1,4 @@
-"""The built-in PyTorch trainer (torch is imported only by this package).
+"""The built-in PyTorch trainer. torch is imported on first use of a name that needs it.
 
 Example:
     >>> from hyperlab.train import load_dataset, TrainConfig, train  # doctest: +SKIP
@@ -6,9 +6,10 @@ Example:
     >>> result = train(TrainConfig(learning_rate=3e-3, epochs=10), data)
 """
 
-from hyperlab.train.data import DataError, Dataset, load_dataset
-from hyperlab.train.objective import METRICS, make_objective
-from hyperlab.train.trainer import Diverged, TrainConfig, TrainResult, evaluate, measure_test, train
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __all__ = [
     "DataError",
@@ -23,3 +24,23 @@ __all__ = [
     "make_objective",
     "METRICS",
 ]
+
+_WHERE = {
+    "DataError": "data",
+    "Dataset": "data",
+    "load_dataset": "data",
+    "TrainConfig": "hparams",
+    "TrainResult": "trainer",
+    "Diverged": "trainer",
+    "train": "trainer",
+    "evaluate": "trainer",
+    "measure_test": "trainer",
+    "make_objective": "objective",
+    "METRICS": "objective",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'hyperlab.train' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"hyperlab.train.{_WHERE[name]}"), name)

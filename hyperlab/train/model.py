@@ -9,8 +9,8 @@ from torch import nn
 
 __all__ = ["build_mlp", "layer_widths", "ACTIVATIONS", "INITS"]
 
-ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid")
-INITS = ("auto", "he", "xavier", "torch")
+from hyperlab.train.hparams import ACTIVATIONS, INITS
+
 LEAKY_SLOPE = 0.01
 
 

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from hyperlab.train.data import Dataset
-from hyperlab.train.trainer import Diverged, TrainConfig, train
+from hyperlab.train.hparams import TrainConfig
+from hyperlab.train.trainer import Diverged, train
 from hyperlab.trial import Trial, TrialDiverged
 
 __all__ = ["make_objective", "METRICS", "metric_direction"]

@@ -1,0 +1,340 @@
+"""study.yaml -> validated objects. Every error names its field path, value and what is valid.
+
+The file (``hyperlab init`` writes a commented one)::
+
+    name: digits-mlp
+    storage: sqlite:///hyperlab.db
+    seed: 0
+    data: {source: sklearn:digits, split: {train: 0.6, dev: 0.2, test: 0.2}}
+    metric: dev_error            # dev_error | dev_cost | dev_accuracy
+    trials: 30
+    sampler: {type: random}      # random | grid | sobol | coarse_to_fine
+    train: {epochs: 20}          # hyperparameters held fixed
+    search:                      # hyperparameters searched, or: search: course
+      learning_rate: {type: float, low: 1.0e-4, high: 1.0, scale: log, tier: 1}
+"""
+
+from __future__ import annotations
+
+from difflib import get_close_matches
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from hyperlab.errors import HyperlabError
+from hyperlab.space import Choice, Fixed, Float, Int, Param, Space, course_space
+from hyperlab.train.hparams import hyperparameter_names
+
+__all__ = ["ConfigError", "StudyConfig", "load_config", "parse_config", "TRAINER_PARAMS"]
+
+Scalar = str | int | float | bool | None
+
+
+TRAINER_PARAMS: list[str] = hyperparameter_names()
+
+
+class ConfigError(HyperlabError, ValueError):
+    """A study file that cannot be used; the message lists every problem with its path."""
+
+    def __init__(self, problems: list[str], source: str = "the study file") -> None:
+        self.problems = problems
+        head = f"{source} has {len(problems)} problem{'s' if len(problems) > 1 else ''}:"
+        super().__init__("\n".join([head, *(f"  - {p}" for p in problems)]))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SplitSpec(_Strict):
+    """Shares (summing to 1) or row counts (whole numbers) of the three splits."""
+
+    train: float = Field(0.6, gt=0)
+    dev: float = Field(0.2, gt=0)
+    test: float = Field(0.2, gt=0)
+
+    @model_validator(mode="after")
+    def _sums(self) -> SplitSpec:
+        values = (self.train, self.dev, self.test)
+        counts = all(float(v).is_integer() and v >= 1 for v in values)
+        if not counts and abs(sum(values) - 1.0) > 1e-6:
+            raise ValueError(
+                f"shares must sum to 1 (or all be row counts); got train={self.train}, dev={self.dev}, "
+                f"test={self.test}, summing to {sum(values):g}"
+            )
+        return self
+
+    def as_tuple(self) -> tuple[float, float, float]:
+        return (self.train, self.dev, self.test)
+
+
+class DataSpec(_Strict):
+    source: str = "sklearn:digits"
+    target: str | None = None
+    split: SplitSpec = Field(default_factory=SplitSpec)
+    one_hot: bool = False
+    nan: Literal["error", "drop"] = "error"
+    task: Literal["auto", "multiclass", "binary", "regression"] = "auto"
+
+
+class _ParamSpec(_Strict):
+    tier: int | None = Field(None, ge=1, le=4)
+    when: dict[str, Scalar | list[Scalar]] | None = None
+    default: Scalar = None
+
+
+class FloatSpec(_ParamSpec):
+    type: Literal["float"]
+    low: float
+    high: float
+    scale: Literal["linear", "log", "reverse_log"] = "linear"
+
+    def build(self) -> Param:
+        return Float(self.low, self.high, scale=self.scale, tier=self.tier, when=self.when, default=self.default)
+
+
+class IntSpec(_ParamSpec):
+    type: Literal["int"]
+    low: int
+    high: int
+    scale: Literal["linear", "log"] = "linear"
+    step: int = 1
+
+    def build(self) -> Param:
+        return Int(
+            self.low, self.high, scale=self.scale, step=self.step, tier=self.tier, when=self.when, default=self.default
+        )
+
+
+class ChoiceSpec(_ParamSpec):
+    type: Literal["choice"]
+    options: list[Scalar]
+
+    def build(self) -> Param:
+        return Choice(self.options, tier=self.tier, when=self.when, default=self.default)
+
+
+class FixedSpec(_ParamSpec):
+    type: Literal["fixed"]
+    value: Scalar
+
+    def build(self) -> Param:
+        return Fixed(self.value, tier=self.tier, when=self.when, default=self.default)
+
+
+ParamSpec = Annotated[FloatSpec | IntSpec | ChoiceSpec | FixedSpec, Field(discriminator="type")]
+
+
+class CourseSearch(_Strict):
+    """The course's search space (``search: course``), optionally opening tier 4."""
+
+    preset: Literal["course"]
+    max_tier: int = Field(3, ge=1, le=4)
+
+
+class RandomSpec(_Strict):
+    type: Literal["random"]
+
+
+class SobolSpec(_Strict):
+    type: Literal["sobol"]
+
+
+class GridSpec(_Strict):
+    type: Literal["grid"]
+    n_points: int | dict[str, int] = 5
+    max_size: int = Field(10_000, ge=1)
+    shuffle: bool = True
+
+
+class CoarseToFineSpec(_Strict):
+    type: Literal["coarse_to_fine"]
+    n_per_round: int = Field(20, ge=1)
+    top_k: int = Field(5, ge=1)
+    shrink: float = Field(0.5, gt=0, lt=1)
+    n_rounds: int | None = Field(None, ge=1)
+
+
+SamplerSpec = Annotated[RandomSpec | SobolSpec | GridSpec | CoarseToFineSpec, Field(discriminator="type")]
+
+
+class StudyConfig(_Strict):
+    """A whole study file."""
+
+    name: str = Field(min_length=1)
+    storage: str = "sqlite:///hyperlab.db"
+    seed: int = Field(0, ge=0)
+    data: DataSpec = Field(default_factory=DataSpec)
+    metric: Literal["dev_error", "dev_cost", "dev_accuracy"] = "dev_error"
+    trials: int = Field(30, ge=1)
+    timeout: float | None = Field(None, gt=0)
+    sampler: SamplerSpec = Field(default_factory=lambda: RandomSpec(type="random"))
+    train: dict[str, Any] = Field(default_factory=dict)
+    search: CourseSearch | dict[str, ParamSpec] = Field(default_factory=lambda: CourseSearch(preset="course"))
+
+    @field_validator("search", mode="before")
+    @classmethod
+    def _course_shorthand(cls, v: Any) -> Any:
+        return {"preset": "course"} if v == "course" else v
+
+    @field_validator("sampler", mode="before")
+    @classmethod
+    def _sampler_shorthand(cls, v: Any) -> Any:
+        return {"type": v} if isinstance(v, str) else v
+
+    @property
+    def direction(self) -> str:
+        return "maximize" if self.metric == "dev_accuracy" else "minimize"
+
+    def space(self) -> Space:
+        if isinstance(self.search, CourseSearch):
+            return course_space(max_tier=self.search.max_tier)
+        return Space({name: spec.build() for name, spec in self.search.items()})
+
+    def sampler_object(self) -> Any:
+        from hyperlab import samplers
+
+        s = self.sampler
+        if isinstance(s, GridSpec):
+            return samplers.GridSampler(s.n_points, max_size=s.max_size, shuffle=s.shuffle)
+        if isinstance(s, CoarseToFineSpec):
+            return samplers.CoarseToFineSampler(s.n_per_round, top_k=s.top_k, shrink=s.shrink, n_rounds=s.n_rounds)
+        if isinstance(s, SobolSpec):
+            return samplers.SobolSampler()
+        return samplers.RandomSampler()
+
+
+# -- error messages ----------------------------------------------------------------------------
+def _path(loc: tuple[Any, ...]) -> str:
+    # Drop pydantic's union-member tags ("float", "CourseSearch", "dict[str,...]") from the path.
+    parts = []
+    for p in loc:
+        if isinstance(p, str) and (
+            p in ("float", "int", "choice", "fixed", "random", "sobol", "grid", "coarse_to_fine")
+            or "[" in p
+            or p[:1].isupper()
+        ):
+            continue
+        parts.append(str(p))
+    return ".".join(parts)
+
+
+_TAGS: dict[str, type[BaseModel]] = {
+    "float": FloatSpec,
+    "int": IntSpec,
+    "choice": ChoiceSpec,
+    "fixed": FixedSpec,
+    "random": RandomSpec,
+    "sobol": SobolSpec,
+    "grid": GridSpec,
+    "coarse_to_fine": CoarseToFineSpec,
+    "CourseSearch": CourseSearch,
+}
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model whose keys apply at ``loc`` (for name suggestions)."""
+    model: type[BaseModel] | None = StudyConfig
+    for p in loc:
+        if p in _TAGS:
+            model = _TAGS[p]
+            continue
+        field = model.model_fields.get(p) if model is not None else None
+        if field is None:
+            model = None  # a dict key (a searched parameter's name) or a union member label
+            continue
+        ann = field.annotation
+        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+    return model
+
+
+def _suggest(word: str, options: list[str]) -> str:
+    near = get_close_matches(word, options, n=1, cutoff=0.6)
+    return f" Did you mean '{near[0]}'?" if near else ""
+
+
+def _describe_error(err: dict[str, Any]) -> str | None:
+    loc = tuple(err["loc"])
+    path = _path(loc)
+    if err["type"] == "extra_forbidden":
+        model = _model_at(loc[:-1])
+        options = list(model.model_fields) if model else []
+        key = str(loc[-1])
+        valid = f" Valid keys here: {', '.join(options)}." if options else ""
+        return f"{path}: unknown key '{key}'.{_suggest(key, options)}{valid}"
+    if err["type"] == "union_tag_invalid" or err["type"] == "union_tag_not_found":
+        ctx = err.get("ctx", {})
+        return f"{path}.type: got {err.get('input', {}).get('type')!r}; valid: {ctx.get('expected_tags', '')}."
+    value = err.get("input")
+    shown = f"; got {value!r}" if not isinstance(value, dict) else ""
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"{path}: {msg}{shown}."
+
+
+def parse_config(raw: Any, source: str = "the study file") -> StudyConfig:
+    """Validate a loaded YAML document; raise :class:`ConfigError` listing every problem."""
+    if not isinstance(raw, dict):
+        raise ConfigError([f"the top level must be a mapping of keys such as name, data, search; got {raw!r}"], source)
+    try:
+        config = StudyConfig.model_validate(raw)
+    except ValidationError as e:
+        problems: list[str] = []
+        errors = e.errors()
+        # search is a union (the course preset or a mapping of parameters): keep the
+        # errors of the form the user wrote, not pydantic's attempt at the other one.
+        raw_search = raw.get("search")
+        course_form = raw_search == "course" or (isinstance(raw_search, dict) and "preset" in raw_search)
+
+        def other_form(x: Any) -> bool:
+            loc = x["loc"]
+            if len(loc) < 2 or loc[0] != "search" or not isinstance(loc[1], str):
+                return False
+            return loc[1].startswith("dict[") if course_form else loc[1] == "CourseSearch"
+
+        errors = [x for x in errors if not other_form(x)]
+        for err in errors:
+            text = _describe_error(dict(err))
+            if text and text not in problems:
+                problems.append(text)
+        raise ConfigError(problems, source) from None
+    _check_semantics(config, raw, source)
+    return config
+
+
+def _check_semantics(config: StudyConfig, raw: dict[str, Any], source: str) -> None:
+    problems: list[str] = []
+    names = TRAINER_PARAMS
+    for key in config.train:
+        if key not in names:
+            problems.append(f"train.{key}: not a hyperparameter of the built-in trainer.{_suggest(key, names)}")
+    if isinstance(config.search, dict):
+        for key, spec in config.search.items():
+            if key not in names:
+                problems.append(f"search.{key}: not a hyperparameter of the built-in trainer.{_suggest(key, names)}")
+                continue
+            for field, message in spec.build().problems():
+                problems.append(f"search.{key}.{field}: {message}.")
+            if key in config.train:
+                problems.append(f"search.{key}: also given in train; a hyperparameter is either fixed or searched.")
+    if not problems:
+        try:
+            config.space()
+        except HyperlabError as e:
+            problems.append(f"search: {e}")
+    if problems:
+        raise ConfigError(problems, source)
+
+
+def load_config(path: str | Path) -> StudyConfig:
+    """Read and validate a study file."""
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError([f"the file {str(p)!r} does not exist (hyperlab init writes an example)"], str(p))
+    try:
+        raw = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError([f"it is not valid YAML: {e}"], str(p)) from None
+    return parse_config(raw, str(p))

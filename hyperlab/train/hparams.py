@@ -1,0 +1,114 @@
+"""The trainer's hyperparameters (no torch here: the CLI and config read them cheaply)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from hyperlab.errors import InvalidArgumentError
+
+__all__ = ["TrainConfig", "OPTIMIZERS", "DECAYS", "ACTIVATIONS", "INITS", "hyperparameter_names"]
+
+ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid")
+INITS = ("auto", "he", "xavier", "torch")
+OPTIMIZERS = ("gd", "momentum", "rmsprop", "adam")
+DECAYS = ("none", "inverse", "exponential", "step", "cosine")
+
+
+@dataclass
+class TrainConfig:
+    """Every hyperparameter of the course's training algorithm, with its default.
+
+    Names match :func:`hyperlab.course_space`, so a trial's params can be passed as is.
+    """
+
+    learning_rate: float = 1e-3
+    optimizer: str = "adam"  # gd | momentum | rmsprop | adam
+    momentum: float = 0.9  # beta of momentum: v = beta v + (1 - beta) dW
+    rmsprop_beta: float = 0.999  # beta of RMSprop: s = beta s + (1 - beta) dW^2
+    rmsprop_epsilon: float = 1e-8
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_epsilon: float = 1e-8
+    batch_size: int = 64  # >= training rows: batch gradient descent
+    n_layers: int = 2
+    hidden_units: int | list[int] = 128  # one width, or one per layer
+    activation: str = "relu"  # relu | leaky_relu | tanh | sigmoid
+    init: str = "auto"  # auto (He for ReLU, Xavier for tanh/sigmoid) | he | xavier | torch
+    l2: float = 0.0  # lambda: cost += lambda / (2 m) * sum ||W||^2, m = mini-batch rows
+    dropout: float = 0.0  # drop probability (1 - keep_prob)
+    batch_norm: bool = False
+    lr_decay: str = "none"  # none | inverse | exponential | step | cosine
+    decay_rate: float = 1.0  # inverse: alpha0 / (1 + decay_rate * epoch)
+    decay_base: float = 0.95  # exponential: decay_base^epoch * alpha0; step: per step_size epochs
+    step_size: int = 10
+    epochs: int = 30
+    patience: int | None = None  # early stopping: epochs without a better dev metric
+    diverge_factor: float = 10.0  # diverged when the train cost exceeds this times its first value
+    seed: int = 0
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> TrainConfig:
+        """A config from a dict such as a trial's params; unknown names are an error."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            from difflib import get_close_matches
+
+            near = get_close_matches(unknown[0], known, n=1)
+            hint = f" Did you mean '{near[0]}'?" if near else ""
+            raise InvalidArgumentError(
+                f"'{unknown[0]}' is not a hyperparameter of the built-in trainer.{hint} "
+                f"Known: {', '.join(sorted(known))}."
+            )
+        config = cls(**dict(params))
+        config.check()
+        return config
+
+    def check(self) -> None:
+        """Raise InvalidArgumentError naming the first invalid hyperparameter."""
+
+        def bad(name: str, valid: str) -> InvalidArgumentError:
+            return InvalidArgumentError(
+                f"The '{name}' hyperparameter must be {valid}. Got {getattr(self, name)!r} instead."
+            )
+
+        choices = {"optimizer": OPTIMIZERS, "activation": ACTIVATIONS, "init": INITS, "lr_decay": DECAYS}
+        for name, valid in choices.items():
+            if getattr(self, name) not in valid:
+                raise bad(name, "one of " + ", ".join(valid))
+        if not self.learning_rate > 0:
+            raise bad("learning_rate", "a positive number")
+        for name in ("momentum", "rmsprop_beta", "adam_beta1", "adam_beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise bad(name, "in [0, 1)")
+        for name in ("rmsprop_epsilon", "adam_epsilon"):
+            if not getattr(self, name) > 0:
+                raise bad(name, "a positive number")
+        for name in ("batch_size", "n_layers", "epochs", "step_size"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < (0 if name == "n_layers" else 1):
+                raise bad(name, "a positive integer" if name != "n_layers" else "a non-negative integer")
+        widths = self.hidden_units if isinstance(self.hidden_units, list) else [self.hidden_units]
+        if not widths or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
+            raise bad("hidden_units", "a positive integer or a list of them")
+        if not self.l2 >= 0:
+            raise bad("l2", "a non-negative number")
+        if not 0 <= self.dropout < 1:
+            raise bad("dropout", "in [0, 1)")
+        if not self.decay_rate >= 0:
+            raise bad("decay_rate", "a non-negative number")
+        if not 0 < self.decay_base <= 1:
+            raise bad("decay_base", "in (0, 1]")
+        if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
+            raise bad("patience", "a positive integer or null")
+        if not self.diverge_factor > 1:
+            raise bad("diverge_factor", "a number greater than 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def hyperparameter_names() -> list[str]:
+    return [f.name for f in fields(TrainConfig)]
