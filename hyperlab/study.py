@@ -7,7 +7,7 @@ import math
 import os
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -324,6 +324,7 @@ class Study:
         n_trials: int | None = None,
         *,
         timeout: float | None = None,
+        callbacks: Sequence[Callable[[Study, Trial], None]] = (),
     ) -> None:
         """Run ``objective`` on new trials until ``n_trials`` ran in this call, ``timeout``
         seconds passed, or the sampler ran out of points.
@@ -333,6 +334,9 @@ class Study:
         :class:`~hyperlab.TrialPruned`), or failed (it raised anything else; the
         traceback is kept as the reason). The study goes on after any of them.
         Ctrl-C marks the running trial failed and re-raises.
+
+        Each of ``callbacks`` is called as ``callback(study, trial)`` after every trial
+        has been told (a progress display, a custom stopping rule).
         """
         if n_trials is not None and (isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 0):
             raise InvalidArgumentError(
@@ -356,6 +360,8 @@ class Study:
                 break
             self._run_one(objective, trial)
             done += 1
+            for callback in callbacks:
+                callback(self, trial)
 
     def _run_one(self, objective: Objective, trial: Trial) -> None:
         try:

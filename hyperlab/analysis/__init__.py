@@ -1,0 +1,1 @@
+"""Looking at results: learning-curve plots and summaries."""

@@ -1,0 +1,436 @@
+"""The ``hyperlab`` command: tune, demo, list, show, export, best, init.
+
+One boundary: :func:`main` turns every :class:`~hyperlab.errors.HyperlabError` into a
+one-line message and exit code 2 (usage errors too); tracebacks only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hyperlab.errors import HyperlabError, InvalidArgumentError
+from hyperlab.storage import DEFAULT_STORAGE
+
+app = typer.Typer(
+    name="hyperlab",
+    help="Tune the hyperparameters of deep networks the course's way: right scales, random and "
+    "coarse-to-fine search, every learning curve stored.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+StorageOpt = Annotated[
+    str, typer.Option("--storage", "-s", help="Where studies are stored: a database URL, or 'memory'.")
+]
+
+_state: dict[str, bool] = {"debug": False}
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+# -- tune / demo ----------------------------------------------------------------------------------
+def _yaml(data: dict[str, Any]) -> str:
+    import yaml
+
+    def clean(v: Any) -> Any:
+        return float(f"{v:.6g}") if isinstance(v, float) else v
+
+    return yaml.safe_dump({k: clean(v) for k, v in data.items()}, sort_keys=False).rstrip()
+
+
+def _run_job(config: Any, *, trials: int | None, timeout: float | None, png: Path | None) -> None:
+    from rich.live import Live
+
+    from hyperlab.cli._live import LiveView
+    from hyperlab.tune import TuneJob, counted_trials
+
+    job = TuneJob(config)
+    study = job.study
+    total = trials or config.trials
+    done_before = counted_trials(study.trials)
+    console.print(f"[bold]study[/] {config.name}  [dim]({config.storage})[/]")
+    console.print(f"[bold]data[/]  {job.data.describe()}")
+    console.print(f"[bold]goal[/]  {config.direction} {config.metric}; {total} trials, {done_before} done before")
+    view = LiveView(study, total, done_before, config.metric, job.maximize)
+    objective = job.objective()
+
+    def watched(trial: Any) -> Any:
+        plain = trial.report
+
+        def report(step: int, **metrics: float) -> None:
+            plain(step, **metrics)
+            view.on_report(trial, step, metrics)
+
+        trial.report = report
+        return objective(trial)
+
+    started = time.monotonic()
+    try:
+        with Live(view, console=console, refresh_per_second=4, transient=False):
+            remaining = job.remaining(total)
+            if remaining:
+                study.optimize(watched, remaining, timeout=timeout or config.timeout, callbacks=[view.on_trial])
+    except KeyboardInterrupt:
+        stored = counted_trials(study.trials)
+        err_console.print(
+            f"\n[yellow]Stopped.[/] {stored} of {total} trials are stored; the running one is marked failed "
+            f"(interrupted). Run the same command again to resume."
+        )
+        raise typer.Exit(130) from None
+    console.print(f"[dim]ran for {time.monotonic() - started:.1f} s[/]")
+    _report(job, png)
+
+
+def _report(job: Any, png: Path | None) -> None:
+    from hyperlab.analysis.plots import plot_curves
+    from hyperlab.errors import NoCompletedTrialError
+
+    study, config = job.study, job.config
+    trials = study.trials
+    try:
+        best = study.best_trial
+    except NoCompletedTrialError:
+        err_console.print("[red]No trial completed[/]: every trial diverged or failed; see hyperlab show.")
+        raise typer.Exit(1) from None
+    _trials_table(
+        trials, config.metric, job.maximize, sort="value", limit=10, title="top trials", hide=_fixed_names(study.space)
+    )
+    console.print(
+        f"\n[bold]best configuration[/] (trial {best.id}, {config.metric} {best.value:.4g}); "
+        "paste it under train: in a study file"
+    )
+    console.print(_yaml(job.best_config()))
+    test = job.test_metrics()
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in test.items() if k.startswith("test_"))
+    console.print(f"\n[bold]test split[/] (measured once, on the best configuration): {shown}")
+    path = png or Path(f"{config.name}-curves.png")
+    plot_curves(trials, config.metric, job.maximize, path, title=f"{config.name}: {config.metric}")
+    console.print(f"[bold]curves[/] {path}")
+
+
+@app.command()
+def tune(
+    study_file: Annotated[Path, typer.Argument(help="The study file (hyperlab init writes an example).")],
+    trials: Annotated[int | None, typer.Option(help="Override the file's trial budget.", min=1)] = None,
+    timeout: Annotated[
+        float | None, typer.Option(help="Stop starting trials after this many seconds.", min=0.001)
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(help="Override train.epochs.", min=1)] = None,
+    png: Annotated[Path | None, typer.Option(help="Where to write the curves PNG (default NAME-curves.png).")] = None,
+) -> None:
+    """Run the study a YAML file describes; re-running it resumes the study."""
+    from hyperlab.config import load_config
+
+    config = load_config(study_file)
+    if epochs is not None:
+        config.train["epochs"] = epochs
+    _run_job(config, trials=trials, timeout=timeout, png=png)
+
+
+def demo_config(trials: int, epochs: int, storage: str) -> Any:
+    from hyperlab.config import parse_config
+
+    return parse_config(
+        {
+            "name": f"demo-{time.strftime('%Y%m%d-%H%M%S')}",
+            "storage": storage,
+            "seed": 0,
+            "data": {"source": "sklearn:digits"},
+            "metric": "dev_accuracy",
+            "trials": trials,
+            "sampler": "random",
+            "train": {"epochs": epochs, "patience": 5},
+            "search": "course",
+        },
+        "the demo",
+    )
+
+
+@app.command()
+def demo(
+    trials: Annotated[int, typer.Option(help="Trials to run.", min=1)] = 30,
+    epochs: Annotated[int, typer.Option(help="Epochs per trial (early stopping may end a trial sooner).", min=1)] = 20,
+    storage: StorageOpt = DEFAULT_STORAGE,
+) -> None:
+    """Tune the built-in MLP on scikit-learn's digits with the course's search space (random search)."""
+    _run_job(demo_config(trials, epochs, storage), trials=None, timeout=None, png=None)
+
+
+# -- looking at studies ------------------------------------------------------------------------------
+def _fixed_names(space: Any) -> frozenset[str]:
+    from hyperlab.space import Fixed
+
+    return frozenset(n for n, p in space.items() if isinstance(p, Fixed))
+
+
+def _open(name: str, storage: str) -> Any:
+    from hyperlab.errors import UnknownStudyError
+    from hyperlab.study import Study
+
+    try:
+        return Study(name, storage=storage)
+    except UnknownStudyError:
+        raise UnknownStudyError(
+            f"There is no study named '{name}' in {storage}; 'hyperlab list --storage {storage}' lists them."
+        ) from None
+
+
+def _fmt(v: float | None) -> str:
+    if v is None:
+        return "-"
+    return "nan" if math.isnan(v) else f"{v:.4g}"
+
+
+def _trials_table(
+    trials: list[Any],
+    metric: str | None,
+    maximize: bool,
+    *,
+    sort: str,
+    limit: int | None,
+    title: str,
+    hide: frozenset[str] = frozenset(),
+) -> None:
+    from hyperlab.analysis.curves import curve_summary
+    from hyperlab.trial import TrialState
+
+    def key(t: Any) -> Any:
+        if sort == "value":
+            missing = t.value is None or t.state is not TrialState.COMPLETE
+            return (missing, -(t.value or 0.0) if maximize else (t.value or 0.0), t.id)
+        if sort == "duration":
+            return (t.duration is None, t.duration or 0.0)
+        return t.id
+
+    rows = sorted(trials, key=key)[:limit] if limit else sorted(trials, key=key)
+    table = Table(title=title)
+    for col in ("id", "state", "value", "epochs", "seconds"):
+        table.add_column(col, justify="right" if col != "state" else "left")
+    if metric:
+        table.add_column(f"{metric}: first -> best@epoch")
+    table.add_column("params", ratio=3, overflow="fold")
+    if any(t.reason for t in rows):
+        table.add_column("reason", ratio=1)
+    colors = {"complete": "green", "pruned": "grey50", "diverged": "red", "failed": "orange1", "running": "cyan"}
+    for t in rows:
+        params = " ".join(
+            f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in t.params.items() if k not in hide
+        )
+        reason = (t.reason or "").strip().splitlines()
+        cells = [
+            str(t.id),
+            f"[{colors[t.state.value]}]{t.state.value}[/]",
+            _fmt(t.value),
+            str(len(t.curve)),
+            _fmt(t.duration),
+        ]
+        if metric:
+            cells.append(curve_summary(t, metric, maximize))
+        cells.append(params)
+        if any(t.reason for t in rows):
+            cells.append(reason[-1][:60] if reason else "")
+        table.add_row(*cells)
+    console.print(table)
+
+
+@app.command("list")
+def list_studies(storage: StorageOpt = DEFAULT_STORAGE) -> None:
+    """List the studies in a store."""
+    from hyperlab.storage import get_storage
+    from hyperlab.trial import TrialState
+
+    store = get_storage(storage)
+    records = store.list_studies()
+    if not records:
+        console.print(f"No studies in {storage}.")
+        return
+    table = Table(title=f"studies in {storage}")
+    for col in ("name", "trials", "complete", "best", "metric", "direction", "created"):
+        table.add_column(col)
+    for r in records:
+        trials = store.get_trials(r.id)
+        values = [t.value for t in trials if t.state is TrialState.COMPLETE and t.value is not None]
+        best = (max if r.direction == "maximize" else min)(values) if values else None
+        table.add_row(
+            r.name,
+            str(len(trials)),
+            str(len(values)),
+            _fmt(best),
+            r.metric or "-",
+            r.direction,
+            time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)),
+        )
+    console.print(table)
+
+
+SORTS = ("id", "value", "duration")
+
+
+@app.command()
+def show(
+    study: Annotated[str, typer.Argument(help="The study's name.")],
+    storage: StorageOpt = DEFAULT_STORAGE,
+    sort: Annotated[str, typer.Option(help="Sort by id, value or duration.")] = "id",
+    state: Annotated[list[str] | None, typer.Option(help="Only trials in this state (repeatable).")] = None,
+    limit: Annotated[int | None, typer.Option(help="Show at most this many trials.", min=1)] = None,
+    trial: Annotated[int | None, typer.Option("--trial", help="Show one trial in full: params, reason, curve.")] = None,
+) -> None:
+    """Show a study's trials: states, values, curve summaries, reasons."""
+    from hyperlab.trial import TrialState
+
+    if sort not in SORTS:
+        raise InvalidArgumentError(f"--sort must be one of {', '.join(SORTS)}. Got {sort!r} instead.")
+    s = _open(study, storage)
+    maximize = s.direction == "maximize"
+    if trial is not None:
+        _show_trial(s.trial(trial))
+        return
+    states = tuple(TrialState.parse(x) for x in state) if state else None
+    trials = s.get_trials(states)
+    console.print(f"[bold]{s.name}[/]: {len(trials)} trials, {s.direction} {s.metric or 'value'}")
+    _trials_table(trials, s.metric, maximize, sort=sort, limit=limit, title=s.name, hide=_fixed_names(s.space))
+
+
+def _show_trial(t: Any) -> None:
+    console.print(
+        f"[bold]trial {t.id}[/]: {t.state.value}, value {_fmt(t.value)}, {len(t.curve)} steps, {_fmt(t.duration)} s"
+    )
+    console.print(_yaml(t.params))
+    if t.reason:
+        console.print(f"[bold]reason[/]\n{t.reason}")
+    if t.user_attrs:
+        console.print(f"[bold]user attributes[/] {json.dumps(t.user_attrs)}")
+    if t.curve:
+        names = list(dict.fromkeys(k for m in t.curve.values() for k in m))
+        table = Table(title="curve")
+        table.add_column("step", justify="right")
+        for n in names:
+            table.add_column(n, justify="right")
+        for step, m in t.curve.items():
+            table.add_row(str(step), *(_fmt(m.get(n)) for n in names))
+        console.print(table)
+
+
+FORMATS = ("csv", "json")
+
+
+@app.command()
+def export(
+    study: Annotated[str, typer.Argument(help="The study's name.")],
+    format: Annotated[
+        str, typer.Option("--format", "-f", help="csv (one row per trial) or json (with curves).")
+    ] = "csv",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
+    storage: StorageOpt = DEFAULT_STORAGE,
+) -> None:
+    """Export a study's trials as CSV or JSON."""
+    if format not in FORMATS:
+        raise InvalidArgumentError(f"--format must be csv or json. Got {format!r} instead.")
+    s = _open(study, storage)
+    if format == "csv":
+        text = s.to_dataframe().to_csv(index=False)
+    else:
+        text = json.dumps(
+            {
+                "study": s.name,
+                "direction": s.direction,
+                "metric": s.metric,
+                "seed": s.seed,
+                "space": s.space.to_dict(),
+                "trials": [
+                    {
+                        "id": t.id,
+                        "state": t.state.value,
+                        "value": t.value,
+                        "params": t.params,
+                        "curve": {str(k): v for k, v in t.curve.items()},
+                        "started": t.started,
+                        "ended": t.ended,
+                        "reason": t.reason,
+                        "user_attrs": t.user_attrs,
+                        "parent_id": t.parent_id,
+                    }
+                    for t in s.trials
+                ],
+            },
+            indent=1,
+        )
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        output.write_text(text)
+        err_console.print(f"wrote {len(s.trials)} trials to {output}")
+
+
+@app.command()
+def best(
+    study: Annotated[str, typer.Argument(help="The study's name.")], storage: StorageOpt = DEFAULT_STORAGE
+) -> None:
+    """Print the best trial's params as YAML (and its test metrics, if measured)."""
+    s = _open(study, storage)
+    b = s.best_trial
+    console.print(f"# trial {b.id}: {s.metric or 'value'} {_fmt(b.value)}")
+    test = s.attrs.get("test_metrics")
+    if test and test.get("trial") == b.id:
+        console.print("# test: " + ", ".join(f"{k} {v:.4g}" for k, v in test.items() if k.startswith("test_")))
+    console.print(_yaml(b.params))
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the example.")] = Path("study.yaml"),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented example study.yaml that hyperlab tune runs as is."""
+    from hyperlab.cli._example import EXAMPLE_YAML
+
+    if path.exists() and not force:
+        raise InvalidArgumentError(f"{path} exists; pass --force to overwrite it.")
+    path.write_text(EXAMPLE_YAML)
+    console.print(f"wrote {path}; run it with: hyperlab tune {path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit code.
+
+    A :class:`HyperlabError` (bad config, data, arguments, unknown study) prints one
+    line and returns 2; usage errors also return 2; tracebacks only with --debug.
+    """
+    try:
+        app(args=argv, prog_name="hyperlab")
+    except SystemExit as e:  # typer exits with the command's code
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except HyperlabError as e:
+        if _state["debug"]:
+            raise
+        err_console.print(f"[red]error:[/] {e}", highlight=False)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def run() -> None:
+    """The console script."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()

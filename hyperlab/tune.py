@@ -1,0 +1,129 @@
+"""Running a study file with the built-in trainer: what ``hyperlab tune`` does, without the screen."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hyperlab.config import StudyConfig
+from hyperlab.study import Objective, Study
+from hyperlab.trial import Trial, TrialState
+
+__all__ = ["TuneJob", "INTERRUPTED", "counted_trials"]
+
+INTERRUPTED = "interrupted"
+TEST_ATTR = "test_metrics"
+
+
+def counted_trials(trials: Sequence[Trial]) -> int:
+    """Trials that count toward the study's budget: finished, and not cut short by Ctrl-C."""
+    return sum(
+        1
+        for t in trials
+        if t.state.is_finished and not (t.state is TrialState.FAILED and (t.reason or "").startswith(INTERRUPTED))
+    )
+
+
+@dataclass
+class TuneJob:
+    """A study file bound to its store, its data and its objective."""
+
+    config: StudyConfig
+
+    def __post_init__(self) -> None:
+        c = self.config
+        self.study = Study(
+            c.name,
+            c.space(),
+            metric=c.metric,
+            direction=c.direction,
+            storage=c.storage,
+            sampler=c.sampler_object(),
+            seed=c.seed,
+        )
+        self._data: Any = None
+
+    @property
+    def maximize(self) -> bool:
+        return self.config.direction == "maximize"
+
+    @property
+    def data(self) -> Any:
+        if self._data is None:
+            from hyperlab.train.data import load_dataset
+
+            d = self.config.data
+            self._data = load_dataset(
+                d.source,
+                target=d.target,
+                split=d.split.as_tuple(),
+                seed=self.config.seed,
+                task=d.task,
+                one_hot=d.one_hot,
+                nan=d.nan,
+            )
+            self._check_batches()
+        return self._data
+
+    def _check_batches(self) -> None:
+        from hyperlab.errors import InvalidArgumentError
+        from hyperlab.space import Choice, Fixed, Int
+
+        space = self.study.space
+        sizes: list[int] = []
+        if "batch_size" in self.config.train:
+            sizes.append(int(self.config.train["batch_size"]))
+        if "batch_size" in space:
+            p = space["batch_size"]
+            if isinstance(p, Int):
+                sizes.append(p.low)
+            elif isinstance(p, Choice):
+                sizes.append(min(int(o) for o in p.options))  # type: ignore[arg-type]
+            elif isinstance(p, Fixed):
+                sizes.append(int(p.value))  # type: ignore[arg-type]
+        rows = len(self._data.x_train)
+        if sizes and rows < min(sizes):
+            raise InvalidArgumentError(
+                f"The training split has {rows} rows, fewer than the smallest mini-batch the study uses "
+                f"(batch_size {min(sizes)}). Use more data or smaller batch sizes."
+            )
+
+    def objective(self) -> Objective:
+        from hyperlab.train.objective import make_objective
+
+        fixed = {"seed": self.config.seed, **self.config.train}
+        return make_objective(self.data, fixed, metric=self.config.metric)  # type: ignore[no-any-return]
+
+    def remaining(self, total: int | None = None) -> int:
+        return max(0, (total or self.config.trials) - counted_trials(self.study.trials))
+
+    def run(
+        self,
+        *,
+        trials: int | None = None,
+        timeout: float | None = None,
+        callbacks: Sequence[Callable[[Study, Trial], None]] = (),
+    ) -> None:
+        """Run the trials still missing from the budget (a resumed study runs only the rest)."""
+        n = self.remaining(trials)
+        if n:
+            self.study.optimize(self.objective(), n, timeout=timeout or self.config.timeout, callbacks=callbacks)
+
+    def best_config(self) -> dict[str, Any]:
+        """The best trial's whole training configuration: the fixed part and its params."""
+        return {**self.config.train, **self.study.best_trial.params}
+
+    def test_metrics(self) -> dict[str, Any]:
+        """The test metrics of the best configuration, measured once and stored in the study."""
+        best = self.study.best_trial
+        stored = self.study.attrs.get(TEST_ATTR)
+        if stored and stored.get("trial") == best.id:
+            return dict(stored)
+        from hyperlab.train.hparams import TrainConfig
+        from hyperlab.train.trainer import measure_test
+
+        config = TrainConfig.from_params({"seed": self.config.seed, **self.best_config()})
+        result: dict[str, Any] = {"trial": best.id, **measure_test(config, self.data)}
+        self.study.attrs[TEST_ATTR] = result
+        return result
