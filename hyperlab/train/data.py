@@ -262,12 +262,12 @@ def load_dataset(
 
     x, y, names = _load_raw(source, target, one_hot)
     x, y = _clean_nan(x, y, nan, names)
-    kind, labels, classes = _task_and_labels(y, task)
     n_train, n_dev, n_test = split_sizes(len(x), split)
     if min(n_train, n_dev, n_test) < 1:
         raise DataError(
             f"The data has {len(x)} rows: too few for a train/dev/test split of {split} (each split needs a row)."
         )
+    kind, labels, classes = _task_and_labels(y, task)
     stratify = None
     if kind != "regression":
         counts = np.bincount(labels)
