@@ -112,11 +112,13 @@ def _report(job: Any, png: Path | None) -> None:
     _trials_table(
         trials, config.metric, job.maximize, sort="value", limit=10, title="top trials", hide=_fixed_names(study.space)
     )
+    console.print(f"\n[bold]best configuration[/] (trial {best.id}, {config.metric} {best.value:.4g})")
     console.print(
-        f"\n[bold]best configuration[/] (trial {best.id}, {config.metric} {best.value:.4g}); "
-        "paste it under train: in a study file"
+        "# paste under train: in a study file\n" + _yaml(job.best_config()),
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
     )
-    console.print(_yaml(job.best_config()))
     test = job.test_metrics()
     shown = ", ".join(f"{k} {v:.4g}" for k, v in test.items() if k.startswith("test_"))
     console.print(f"\n[bold]test split[/] (measured once, on the best configuration): {shown}")
@@ -312,7 +314,7 @@ def _show_trial(t: Any) -> None:
     console.print(
         f"[bold]trial {t.id}[/]: {t.state.value}, value {_fmt(t.value)}, {len(t.curve)} steps, {_fmt(t.duration)} s"
     )
-    console.print(_yaml(t.params))
+    console.print(_yaml(t.params), markup=False, highlight=False, soft_wrap=True)
     if t.reason:
         console.print(f"[bold]reason[/]\n{t.reason}")
     if t.user_attrs:
@@ -390,7 +392,7 @@ def best(
     test = s.attrs.get("test_metrics")
     if test and test.get("trial") == b.id:
         console.print("# test: " + ", ".join(f"{k} {v:.4g}" for k, v in test.items() if k.startswith("test_")))
-    console.print(_yaml(b.params))
+    console.print(_yaml(b.params), markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()

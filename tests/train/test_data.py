@@ -64,7 +64,12 @@ def test_one_hot_switch(tmp_path: Path) -> None:
     frame = _frame()
     frame["color"] = ["red", "green", "blue"] * 20
     frame.to_csv(tmp_path / "c.csv", index=False)
-    with pytest.raises(DataError, match=re.escape("c.csv has non-numeric feature columns: color. Encode them yourself, or set data.one_hot: true")):
+    with pytest.raises(
+        DataError,
+        match=re.escape(
+            "c.csv has non-numeric feature columns: color. Encode them yourself, or set data.one_hot: true"
+        ),
+    ):
         load_dataset(str(tmp_path / "c.csv"), target="label")
     d = load_dataset(str(tmp_path / "c.csv"), target="label", one_hot=True)
     assert d.n_features == 5 and "color_red" in d.feature_names
@@ -75,7 +80,12 @@ def test_nan_error_and_drop(tmp_path: Path) -> None:
     frame.loc[3, "a"] = np.nan
     frame.loc[7, "b"] = np.inf
     frame.to_csv(tmp_path / "n.csv", index=False)
-    with pytest.raises(DataError, match=re.escape("The data has 2 NaN or infinite values in 2 rows (in columns a, b; first rows: [3, 7]). Clean them, or set data.nan: drop")):
+    with pytest.raises(
+        DataError,
+        match=re.escape(
+            "The data has 2 NaN or infinite values in 2 rows (in columns a, b; first rows: [3, 7]). Clean them, or set data.nan: drop"
+        ),
+    ):
         load_dataset(str(tmp_path / "n.csv"), target="label")
     d = load_dataset(str(tmp_path / "n.csv"), target="label", nan="drop")
     assert len(d.x_train) + len(d.x_dev) + len(d.x_test) == 58
@@ -85,9 +95,17 @@ def test_nan_error_and_drop(tmp_path: Path) -> None:
     ("make", "kwargs", "message"),
     [
         (None, {"source": "nope.csv", "target": "y"}, "data.source: the file 'nope.csv' does not exist."),
-        (None, {"source": "sklearn:mnist"}, "data.source 'sklearn:mnist' is not a bundled scikit-learn dataset; choose one of: sklearn:digits"),
+        (
+            None,
+            {"source": "sklearn:mnist"},
+            "data.source 'sklearn:mnist' is not a bundled scikit-learn dataset; choose one of: sklearn:digits",
+        ),
         (None, {"source": "data.xlsx"}, "data.source 'data.xlsx' is not a known dataset or data file"),
-        ("csv", {"target": "lable"}, "data.target 'lable' is not a column of d.csv; its columns are: a, b, label. Did you mean 'label'?"),
+        (
+            "csv",
+            {"target": "lable"},
+            "data.target 'lable' is not a column of d.csv; its columns are: a, b, label. Did you mean 'label'?",
+        ),
         ("csv", {"target": None}, "data.target is required for d.csv: name the column that holds the labels."),
         ("rare", {"target": "label"}, "Class 9 has 2 sample(s), fewer than the 3 splits (train, dev, test) need"),
         ("npz_bad", {}, "d.npz must hold a feature array 'X' and a label array 'y'; it holds: features, y."),

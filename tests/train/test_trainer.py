@@ -28,9 +28,7 @@ def curve(result, key: str = "dev_error") -> list[float]:  # type: ignore[no-unt
     return [m[key] for m in result.curve]
 
 
-@pytest.mark.parametrize(
-    ("optimizer", "lr"), [("gd", 0.5), ("momentum", 0.5), ("rmsprop", 3e-3), ("adam", 3e-3)]
-)
+@pytest.mark.parametrize(("optimizer", "lr"), [("gd", 0.5), ("momentum", 0.5), ("rmsprop", 3e-3), ("adam", 3e-3)])
 def test_every_optimizer_learns(digits, optimizer: str, lr: float) -> None:  # type: ignore[no-untyped-def]
     r = train(TrainConfig(optimizer=optimizer, learning_rate=lr, **{**FAST, "epochs": 5}), digits)
     costs = curve(r, "train_cost")
@@ -84,7 +82,10 @@ def test_dropout_and_l2_change_training(digits) -> None:  # type: ignore[no-unty
         ({"lr_decay": "inverse", "decay_rate": 1.0}, [0.1, 0.05, 0.1 / 3, 0.025]),
         ({"lr_decay": "exponential", "decay_base": 0.5}, [0.1, 0.05, 0.025, 0.0125]),
         ({"lr_decay": "step", "decay_base": 0.1, "step_size": 2}, [0.1, 0.1, 0.01, 0.01]),
-        ({"lr_decay": "cosine"}, [0.1, 0.1 * 0.5 * (1 + math.cos(math.pi / 4)), 0.05, 0.1 * 0.5 * (1 + math.cos(3 * math.pi / 4))]),
+        (
+            {"lr_decay": "cosine"},
+            [0.1, 0.1 * 0.5 * (1 + math.cos(math.pi / 4)), 0.05, 0.1 * 0.5 * (1 + math.cos(3 * math.pi / 4))],
+        ),
     ],
 )
 def test_learning_rate_decay(digits, decay: dict, expected: list[float]) -> None:  # type: ignore[no-untyped-def]
@@ -152,11 +153,13 @@ def test_divergence_is_detected(digits) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_absurd_learning_rate_marks_trial_diverged_and_study_completes(digits) -> None:  # type: ignore[no-untyped-def]
-    study = Study("div", Space(learning_rate=Float(1e-3, 1e5, scale="log")), storage="memory", seed=0, metric="dev_error")
+    study = Study(
+        "div", Space(learning_rate=Float(1e-3, 1e5, scale="log")), storage="memory", seed=0, metric="dev_error"
+    )
     objective = make_objective(digits, {**FAST, "optimizer": "gd", "epochs": 2})
     study.optimize(objective, n_trials=3)
     big = study.ask({"learning_rate": 1e5})
-    study._run_one(objective, big)  # noqa: SLF001 - one known-absurd trial
+    study._run_one(objective, big)
     states = {t.id: t.state for t in study.trials}
     assert states[big.id] is TrialState.DIVERGED
     assert re.search(r"train cost (became nan|grew to)", study.trial(big.id).reason or "")
@@ -165,12 +168,26 @@ def test_absurd_learning_rate_marks_trial_diverged_and_study_completes(digits) -
 
 
 def test_objective_reports_every_epoch_and_returns_best(digits) -> None:  # type: ignore[no-untyped-def]
-    study = Study("obj", Space(learning_rate=Float(1e-3, 1e-2, scale="log")), storage="memory", seed=0,
-                  metric="dev_accuracy", direction="maximize")
+    study = Study(
+        "obj",
+        Space(learning_rate=Float(1e-3, 1e-2, scale="log")),
+        storage="memory",
+        seed=0,
+        metric="dev_accuracy",
+        direction="maximize",
+    )
     study.optimize(make_objective(digits, FAST, metric="dev_accuracy"), n_trials=2)
     for t in study.trials:
         assert list(t.curve) == [0, 1, 2]
-        assert set(t.curve[0]) >= {"train_cost", "train_error", "dev_cost", "dev_error", "dev_accuracy", "lr", "seconds"}
+        assert set(t.curve[0]) >= {
+            "train_cost",
+            "train_error",
+            "dev_cost",
+            "dev_error",
+            "dev_accuracy",
+            "lr",
+            "seconds",
+        }
         assert t.value == max(v for _, v in t.metric("dev_accuracy"))
 
 
@@ -182,12 +199,18 @@ def test_measure_test_uses_best_dev_weights(digits) -> None:  # type: ignore[no-
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"optimizer": "sgd"}, "The 'optimizer' hyperparameter must be one of gd, momentum, rmsprop, adam. Got 'sgd' instead."),
+        (
+            {"optimizer": "sgd"},
+            "The 'optimizer' hyperparameter must be one of gd, momentum, rmsprop, adam. Got 'sgd' instead.",
+        ),
         ({"learning_rate": -1.0}, "The 'learning_rate' hyperparameter must be a positive number. Got -1.0 instead."),
         ({"dropout": 1.0}, "The 'dropout' hyperparameter must be in [0, 1). Got 1.0 instead."),
         ({"momentum": 1.0}, "The 'momentum' hyperparameter must be in [0, 1). Got 1.0 instead."),
         ({"hidden_units": [64, 0]}, "The 'hidden_units' hyperparameter must be a positive integer or a list of them."),
-        ({"learning_rte": 0.1}, "'learning_rte' is not a hyperparameter of the built-in trainer. Did you mean 'learning_rate'?"),
+        (
+            {"learning_rte": 0.1},
+            "'learning_rte' is not a hyperparameter of the built-in trainer. Did you mean 'learning_rate'?",
+        ),
     ],
 )
 def test_bad_hyperparameters(params: dict, message: str) -> None:

@@ -1,0 +1,186 @@
+"""The hyperlab command, end to end on digits with tiny budgets."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hyperlab import Study, TrialState
+from hyperlab.cli import main
+from tests.helpers import PYTHON, python_env
+
+TINY = ["--trials", "2", "--epochs", "2"]
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables are checked for their text; a wide console keeps cells on one line."""
+    from hyperlab import cli
+
+    monkeypatch.setattr(cli.console, "width", 250)
+    monkeypatch.setattr(cli.err_console, "width", 250)
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_init_tune_and_inspect(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "init")
+    assert code == 0 and (in_tmp / "study.yaml").exists()
+    code, _, err = run(capsys, "init")
+    assert code == 2 and "study.yaml exists; pass --force to overwrite it." in err
+    code, out, err = run(capsys, "tune", "study.yaml", *TINY)
+    assert code == 0, err
+    assert "best configuration" in out and "test split" in out and "test_accuracy" in out
+    assert (in_tmp / "digits-mlp-curves.png").stat().st_size > 10_000
+    # The best configuration is YAML ready to paste under train:
+    block = out.split("# paste under train: in a study file\n")[1].split("\ntest split")[0]
+    best = yaml.safe_load(block)
+    assert best["epochs"] == 2 and "learning_rate" in best
+
+    study = Study("digits-mlp", storage="sqlite:///hyperlab.db")
+    assert len(study.trials) == 2
+    assert study.attrs["test_metrics"]["trial"] == study.best_trial.id
+
+    code, out, _ = run(capsys, "list")
+    assert code == 0 and "digits-mlp" in out
+    code, out, _ = run(capsys, "show", "digits-mlp", "--sort", "value")
+    assert code == 0 and "complete" in out and "first -> best@epoch" in out
+    code, out, _ = run(capsys, "show", "digits-mlp", "--trial", "0")
+    assert code == 0 and "trial 0" in out and "train_cost" in out
+    code, out, _ = run(capsys, "export", "digits-mlp", "--format", "json")
+    exported = json.loads(out)
+    assert [t["id"] for t in exported["trials"]] == [0, 1] and exported["trials"][0]["curve"]["0"]["dev_error"] >= 0
+    code, out, _ = run(capsys, "export", "digits-mlp", "--format", "csv", "--output", "t.csv")
+    assert code == 0 and (in_tmp / "t.csv").read_text().startswith("id,state,value")
+    code, out, _ = run(capsys, "best", "digits-mlp")
+    assert code == 0 and "learning_rate:" in out and "# test: test_cost" in out
+
+    # Re-running resumes: the budget is met, so no new trial runs.
+    code, out, _ = run(capsys, "tune", "study.yaml", *TINY)
+    assert code == 0 and "2 trials, 2 done before" in out
+    assert len(Study("digits-mlp", storage="sqlite:///hyperlab.db").trials) == 2
+
+
+def test_demo_tiny(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "demo", "--trials", "2", "--epochs", "1")
+    assert code == 0, err
+    assert "sklearn:digits" in out and "best configuration" in out
+    assert (in_tmp / "hyperlab.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["tune", "nothere.yaml"], "the file 'nothere.yaml' does not exist"),
+        (["show", "ghost"], "There is no study named 'ghost' in sqlite:///hyperlab.db; 'hyperlab list"),
+        (["show", "ghost", "--sort", "speed"], "--sort must be one of id, value, duration. Got 'speed' instead."),
+        (["export", "ghost", "--format", "xml"], "--format must be csv or json. Got 'xml' instead."),
+        (["show", "ghost", "--storage", "nowhere"], "The 'storage' parameter must be 'memory' or a database URL"),
+    ],
+)
+def test_errors_exit_2_without_traceback(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    code, out, err = run(capsys, *args)
+    assert code == 2
+    assert message in " ".join(err.split()), err
+    assert "Traceback" not in err + out
+
+
+def test_bad_yaml_exits_2_naming_the_field(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (in_tmp / "bad.yaml").write_text(
+        "name: bad\nsearch:\n  learning_rate: {type: float, low: 0, high: 1, scale: log}\n  lerning: {type: fixed, value: 1}\n"
+    )
+    code, _, err = run(capsys, "tune", "bad.yaml")
+    flat = " ".join(err.split())
+    assert code == 2
+    assert "search.learning_rate.low: scale='log' needs low > 0; got low=0.0." in flat
+    assert "search.lerning: not a hyperparameter of the built-in trainer. Did you mean 'learning_rate'?" in flat
+    assert not (in_tmp / "hyperlab.db").exists()  # nothing was created for a bad file
+
+
+def test_bad_data_exits_2(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (in_tmp / "s.yaml").write_text("name: d\ndata: {source: missing.csv, target: y}\ntrials: 1\n")
+    code, _, err = run(capsys, "tune", "s.yaml")
+    assert code == 2 and "data.source: the file 'missing.csv' does not exist." in " ".join(err.split())
+
+
+def test_usage_errors_exit_2_and_help_works(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "frobnicate")[0] == 2
+    assert run(capsys, "tune")[0] == 2  # missing argument
+    for command in ("tune", "demo", "list", "show", "export", "best", "init"):
+        code, out, _ = run(capsys, command, "--help")
+        assert code == 0 and "Usage" in out
+
+
+def test_ctrl_c_leaves_a_resumable_study(in_tmp: Path) -> None:
+    (in_tmp / "s.yaml").write_text(
+        "name: sigint\nseed: 1\ntrials: 200\ntrain: {epochs: 30, hidden_units: 64, n_layers: 1}\n"
+        "search:\n  learning_rate: {type: float, low: 1.0e-3, high: 1.0e-2, scale: log}\n"
+    )
+    env = {**python_env(), "COLUMNS": "120"}
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "hyperlab", "tune", "s.yaml"],
+        env=env,
+        cwd=in_tmp,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            try:
+                study = Study("sigint", storage="sqlite:///hyperlab.db")
+                if any(t.state is TrialState.COMPLETE for t in study.trials):
+                    break
+            except Exception:
+                continue
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "Run the same command again to resume" in " ".join(err.split())
+    trials = Study("sigint", storage="sqlite:///hyperlab.db").trials
+    assert trials[-1].state is TrialState.FAILED and trials[-1].reason == "interrupted (KeyboardInterrupt)"
+    assert all(t.state is TrialState.COMPLETE for t in trials[:-1]) and len(trials) >= 2
+    done = len(trials) - 1
+    # Re-running resumes the same study and counts the finished trials toward the budget.
+    out = subprocess.run(
+        [PYTHON, "-m", "hyperlab", "tune", "s.yaml", "--trials", str(done + 1), "--epochs", "1"],
+        env=env,
+        cwd=in_tmp,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert f"{done} done before" in out.stdout
+    after = Study("sigint", storage="sqlite:///hyperlab.db").trials
+    assert len(after) == len(trials) + 1 and after[-1].state is TrialState.COMPLETE
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX entry point")
+def test_console_script_is_installed() -> None:
+    out = subprocess.run(
+        ["hyperlab", "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": str(Path(PYTHON).parent) + os.pathsep + os.environ["PATH"]},
+    )
+    assert out.returncode == 0 and "tune" in out.stdout

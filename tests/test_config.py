@@ -1,0 +1,122 @@
+"""study.yaml validation: field paths, values, suggestions."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hyperlab import Fixed, Float, GridSampler, course_space
+from hyperlab.cli._example import EXAMPLE_YAML
+from hyperlab.config import ConfigError, load_config, parse_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_example_and_shipped_examples_parse() -> None:
+    for text in (EXAMPLE_YAML, (ROOT / "examples" / "digits.yaml").read_text()):
+        config = parse_config(yaml.safe_load(text))
+        space = config.space()
+        assert space["learning_rate"] == Float(1e-4, 1e-1, scale="log", tier=1)
+        assert space["momentum"].when == (("optimizer", ("momentum",)),)
+        assert config.train["epochs"] == 15 and config.direction == "minimize"
+
+
+def test_defaults_and_shorthands() -> None:
+    config = parse_config(
+        {"name": "x", "search": "course", "sampler": {"type": "grid", "n_points": 3}, "metric": "dev_accuracy"}
+    )
+    assert config.space() == course_space()
+    assert config.direction == "maximize"
+    assert isinstance(config.sampler_object(), GridSampler)
+    opened = parse_config({"name": "x", "search": {"preset": "course", "max_tier": 4}}).space()
+    assert not isinstance(opened["adam_beta2"], Fixed)
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        (
+            {"name": "x", "search": {"learning_rate": {"type": "float", "low": 0.0, "high": 1.0, "scale": "log"}}},
+            "search.learning_rate.low: scale='log' needs low > 0; got low=0.0.",
+        ),
+        (
+            {"name": "x", "search": {"learning_rate": {"type": "float", "low": 1.0, "high": 0.1}}},
+            "search.learning_rate.low: low must be less than high; got low=1.0, high=0.1.",
+        ),
+        (
+            {"name": "x", "search": {"momentum": {"type": "float", "low": 0.9, "high": 1.0, "scale": "reverse_log"}}},
+            "search.momentum.high: scale='reverse_log' samples 1 - x on a log scale and needs high < 1; got high=1.0.",
+        ),
+        (
+            {"name": "x", "search": {"optimizer": {"type": "choice", "options": []}}},
+            "search.optimizer.options: options must hold at least one value; got an empty list.",
+        ),
+        (
+            {"name": "x", "search": {"lerning_rate": {"type": "float", "low": 0.1, "high": 1}}},
+            "search.lerning_rate: not a hyperparameter of the built-in trainer. Did you mean 'learning_rate'?",
+        ),
+        (
+            {"name": "x", "search": {"learning_rate": {"type": "float", "low": 0.1, "hihg": 1}}},
+            "search.learning_rate.hihg: unknown key 'hihg'. Did you mean 'high'?",
+        ),
+        (
+            {"name": "x", "search": {"learning_rate": {"type": "real", "low": 0.1, "high": 1}}},
+            "search.learning_rate.type: got 'real'; valid: 'float', 'int', 'choice', 'fixed'.",
+        ),
+        ({"name": "x", "serch": "course"}, "serch: unknown key 'serch'. Did you mean 'search'?"),
+        ({"name": "x", "data": {"sorce": "sklearn:digits"}}, "data.sorce: unknown key 'sorce'. Did you mean 'source'?"),
+        ({"name": "x", "trials": 0}, "trials: Input should be greater than or equal to 1; got 0."),
+        (
+            {"name": "x", "metric": "accuracy"},
+            "metric: Input should be 'dev_error', 'dev_cost' or 'dev_accuracy'; got 'accuracy'.",
+        ),
+        (
+            {"name": "x", "sampler": "bayes"},
+            "sampler.type: got 'bayes'; valid: 'random', 'sobol', 'grid', 'coarse_to_fine'.",
+        ),
+        (
+            {"name": "x", "train": {"epoch": 3}},
+            "train.epoch: not a hyperparameter of the built-in trainer. Did you mean 'epochs'?",
+        ),
+        (
+            {"name": "x", "data": {"split": {"train": 0.5, "dev": 0.1, "test": 0.1}}},
+            "data.split: shares must sum to 1 (or all be row counts); got train=0.5, dev=0.1, test=0.1, summing to 0.7",
+        ),
+        (
+            {"name": "x", "search": {"preset": "course", "max_tier": 7}},
+            "search.max_tier: Input should be less than or equal to 4; got 7.",
+        ),
+        (
+            {
+                "name": "x",
+                "train": {"learning_rate": 0.1},
+                "search": {"learning_rate": {"type": "float", "low": 0.1, "high": 1}},
+            },
+            "search.learning_rate: also given in train; a hyperparameter is either fixed or searched.",
+        ),
+        ({"search": "course"}, "name: Field required."),
+    ],
+)
+def test_errors_name_path_value_and_what_is_valid(raw: dict, problem: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw)
+    assert any(p.startswith(problem) for p in info.value.problems), info.value.problems
+
+
+def test_every_problem_is_listed() -> None:
+    with pytest.raises(ConfigError, match=re.escape("the study file has 2 problems:")):
+        parse_config({"name": "x", "trials": 0, "seed": -1})
+
+
+def test_missing_and_invalid_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "none.yaml")
+    (tmp_path / "bad.yaml").write_text("name: [unclosed\n")
+    with pytest.raises(ConfigError, match="it is not valid YAML"):
+        load_config(tmp_path / "bad.yaml")
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="the top level must be a mapping"):
+        load_config(tmp_path / "list.yaml")
