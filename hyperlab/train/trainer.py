@@ -195,23 +195,25 @@ def train(
             group["lr"] = lr
         model.train()
         order = torch.randperm(m, generator=gen)
-        cost_sum = torch.zeros(())
-        err_sum = torch.zeros(())
+        # The epoch's train cost and error are the mean over its mini-batches. They are
+        # reduced once per epoch from the detached losses and outputs: reducing them at
+        # every step cost 3% of an epoch of a 3 x 256 MLP on digits (bench/trainer.py).
+        losses: list[torch.Tensor] = []
+        outputs: list[torch.Tensor] = []
         for i in range(0, m, batch):
             idx = order[i : i + batch]
-            xb, yb = x[idx], y[idx]
-            out = model(xb)
-            loss = loss_fn(out, yb)
+            out = model(x[idx])
+            loss = loss_fn(out, y[idx])
             if config.l2 > 0:
                 loss = loss + config.l2 / (2 * len(idx)) * sum((w * w).sum() for w in weights)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            with torch.no_grad():
-                cost_sum += loss.detach() * len(idx)
-                err_sum += _errors(task, out.detach(), yb)
-        train_cost = float(cost_sum) / m
-        train_error = float(err_sum) / m
+            losses.append(loss.detach())
+            outputs.append(out.detach())
+        sizes = torch.tensor([min(batch, m - i) for i in range(0, m, batch)], dtype=torch.float32)
+        train_cost = float((torch.stack(losses) * sizes).sum()) / m
+        train_error = float(_errors(task, torch.cat(outputs), y[order])) / m
         dev_cost, dev_error = evaluate(model, task, x_dev, y_dev)
         metrics = {"train_cost": train_cost, "train_error": train_error, "dev_cost": dev_cost, "dev_error": dev_error}
         if classify:
