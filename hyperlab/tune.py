@@ -110,13 +110,20 @@ class TuneJob:
         if n:
             self.study.optimize(self.objective(), n, timeout=timeout or self.config.timeout, callbacks=callbacks)
 
+    def best_trial(self) -> Trial:
+        """The best trial, ties on the metric broken by the lower dev cost."""
+        from hyperlab.analysis.curves import best_trial
+
+        best = best_trial(self.study.get_trials((TrialState.COMPLETE,)), self.maximize)
+        return best if best is not None else self.study.best_trial  # raises NoCompletedTrialError
+
     def best_config(self) -> dict[str, Any]:
         """The best trial's whole training configuration: the fixed part and its params."""
-        return {**self.config.train, **self.study.best_trial.params}
+        return {**self.config.train, **self.best_trial().params}
 
     def test_metrics(self) -> dict[str, Any]:
         """The test metrics of the best configuration, measured once and stored in the study."""
-        best = self.study.best_trial
+        best = self.best_trial()
         stored = self.study.attrs.get(TEST_ATTR)
         if stored and stored.get("trial") == best.id:
             return dict(stored)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from hyperlab.trial import Trial, TrialState
 
-__all__ = ["best_so_far", "curve_summary", "best_of"]
+__all__ = ["best_so_far", "curve_summary", "best_of", "best_trial"]
 
 
 def best_of(values: Sequence[float], maximize: bool) -> float | None:
@@ -46,3 +46,23 @@ def best_so_far(trials: Sequence[Trial], maximize: bool) -> list[tuple[float, fl
             best = v
         out.append(((t.ended or 0.0) - start, best))
     return out
+
+
+def best_trial(trials: Sequence[Trial], maximize: bool, tie_break: str = "dev_cost") -> Trial | None:
+    """The complete trial with the best value; ties broken by the lowest ``tie_break``
+    metric (at the trial's last report), then by id.
+
+    Error and accuracy on a dev set of a few hundred rows move in steps of 1/rows, so
+    ties are common; the dev cost separates a confident model from a lucky one.
+    """
+    complete = [t for t in trials if t.state is TrialState.COMPLETE and t.value is not None]
+    if not complete:
+        return None
+
+    def key(t: Trial) -> tuple[float, float, int]:
+        value = float(t.value)  # type: ignore[arg-type]
+        points = t.metric(tie_break)
+        finite = [v for _, v in points if math.isfinite(v)]
+        return (-value if maximize else value, min(finite) if finite else math.inf, t.id)
+
+    return min(complete, key=key)

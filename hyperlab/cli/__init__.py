@@ -94,7 +94,7 @@ def _run_job(config: Any, *, trials: int | None, timeout: float | None, png: Pat
             f"(interrupted). Run the same command again to resume."
         )
         raise typer.Exit(130) from None
-    console.print(f"[dim]ran for {time.monotonic() - started:.1f} s[/]")
+    console.print(f"\n[dim]ran for {time.monotonic() - started:.1f} s[/]")
     _report(job, png)
 
 
@@ -105,7 +105,7 @@ def _report(job: Any, png: Path | None) -> None:
     study, config = job.study, job.config
     trials = study.trials
     try:
-        best = study.best_trial
+        best = job.best_trial()
     except NoCompletedTrialError:
         err_console.print("[red]No trial completed[/]: every trial diverged or failed; see hyperlab show.")
         raise typer.Exit(1) from None
@@ -158,7 +158,7 @@ def demo_config(trials: int, epochs: int, storage: str) -> Any:
             "metric": "dev_accuracy",
             "trials": trials,
             "sampler": "random",
-            "train": {"epochs": epochs, "patience": 5},
+            "train": {"epochs": epochs, "patience": 10},
             "search": "course",
         },
         "the demo",
@@ -167,8 +167,8 @@ def demo_config(trials: int, epochs: int, storage: str) -> Any:
 
 @app.command()
 def demo(
-    trials: Annotated[int, typer.Option(help="Trials to run.", min=1)] = 30,
-    epochs: Annotated[int, typer.Option(help="Epochs per trial (early stopping may end a trial sooner).", min=1)] = 20,
+    trials: Annotated[int, typer.Option(help="Trials to run.", min=1)] = 60,
+    epochs: Annotated[int, typer.Option(help="Epochs per trial (early stopping may end a trial sooner).", min=1)] = 40,
     storage: StorageOpt = DEFAULT_STORAGE,
 ) -> None:
     """Tune the built-in MLP on scikit-learn's digits with the course's search space (random search)."""
@@ -386,8 +386,10 @@ def best(
     study: Annotated[str, typer.Argument(help="The study's name.")], storage: StorageOpt = DEFAULT_STORAGE
 ) -> None:
     """Print the best trial's params as YAML (and its test metrics, if measured)."""
+    from hyperlab.analysis.curves import best_trial
+
     s = _open(study, storage)
-    b = s.best_trial
+    b = best_trial(s.trials, s.direction == "maximize") or s.best_trial
     console.print(f"# trial {b.id}: {s.metric or 'value'} {_fmt(b.value)}")
     test = s.attrs.get("test_metrics")
     if test and test.get("trial") == b.id:
