@@ -20,8 +20,8 @@ def test_digits_split_and_normalization() -> None:
     assert np.abs(d.x_train.mean(axis=0)).max() < 1e-5
     assert np.abs(d.x_dev.mean(axis=0)).max() > 1e-3
     spread = d.x_train.std(axis=0)
-    floored = (spread > 0) & (spread < 0.5)
-    assert np.allclose(spread[spread >= 0.5], 1.0, atol=1e-4)
+    floored = (spread > 0) & (spread < 0.999)
+    assert spread.max() < 1.0001  # unit variance, or less for a floored scale
     # The few nearly constant pixels are scaled with the floor, not blown up: no dev value
     # lies hundreds of standard deviations out (186 without the floor).
     assert 1 <= floored.sum() <= 8
