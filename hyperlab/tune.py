@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from hyperlab.config import StudyConfig
@@ -32,8 +33,14 @@ class TuneJob:
     config: StudyConfig
 
     def __post_init__(self) -> None:
+        self._data: Any = None
+
+    @cached_property
+    def study(self) -> Study:
+        """The study, opened (or created) on first use: after the data has been checked,
+        so that a bad data file leaves no empty study behind."""
         c = self.config
-        self.study = Study(
+        return Study(
             c.name,
             c.space(),
             metric=c.metric,
@@ -42,7 +49,6 @@ class TuneJob:
             sampler=c.sampler_object(),
             seed=c.seed,
         )
-        self._data: Any = None
 
     @property
     def maximize(self) -> bool:
@@ -70,7 +76,7 @@ class TuneJob:
         from hyperlab.errors import InvalidArgumentError
         from hyperlab.space import Choice, Fixed, Int
 
-        space = self.study.space
+        space = self.config.space()
         sizes: list[int] = []
         if "batch_size" in self.config.train:
             sizes.append(int(self.config.train["batch_size"]))

@@ -115,6 +115,7 @@ def test_bad_data_exits_2(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> N
     (in_tmp / "s.yaml").write_text("name: d\ndata: {source: missing.csv, target: y}\ntrials: 1\n")
     code, _, err = run(capsys, "tune", "s.yaml")
     assert code == 2 and "data.source: the file 'missing.csv' does not exist." in " ".join(err.split())
+    assert not (in_tmp / "hyperlab.db").exists()
 
 
 def test_usage_errors_exit_2_and_help_works(capsys: pytest.CaptureFixture[str]) -> None:
@@ -184,3 +185,28 @@ def test_console_script_is_installed() -> None:
         env={**os.environ, "PATH": str(Path(PYTHON).parent) + os.pathsep + os.environ["PATH"]},
     )
     assert out.returncode == 0 and "tune" in out.stdout
+
+
+def test_fewer_rows_than_a_batch_exits_2(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"a": rng.normal(size=30), "y": [0, 1, 2] * 10}).to_csv(in_tmp / "small.csv", index=False)
+    (in_tmp / "s.yaml").write_text(
+        "name: small\ndata: {source: small.csv, target: y}\ntrials: 1\n"
+        "search:\n  batch_size: {type: choice, options: [32, 64]}\n"
+    )
+    code, _, err = run(capsys, "tune", "s.yaml")
+    assert code == 2
+    assert (
+        "The training split has 18 rows, fewer than the smallest mini-batch the study uses (batch_size 32)."
+        in " ".join(err.split())
+    )
+    assert not (in_tmp / "hyperlab.db").exists()
+
+
+def test_cli_inspection_does_not_import_torch() -> None:
+    code = "import sys, hyperlab.cli, hyperlab.config; print('torch' in sys.modules)"
+    out = subprocess.run([PYTHON, "-c", code], env=python_env(), capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -62,11 +62,12 @@ def _run_job(config: Any, *, trials: int | None, timeout: float | None, png: Pat
     from hyperlab.tune import TuneJob, counted_trials
 
     job = TuneJob(config)
+    data = job.data  # checked before the study is opened: a bad file leaves nothing behind
     study = job.study
     total = trials or config.trials
     done_before = counted_trials(study.trials)
     console.print(f"[bold]study[/] {config.name}  [dim]({config.storage})[/]")
-    console.print(f"[bold]data[/]  {job.data.describe()}")
+    console.print(f"[bold]data[/]  {data.describe()}")
     console.print(f"[bold]goal[/]  {config.direction} {config.metric}; {total} trials, {done_before} done before")
     view = LiveView(study, total, done_before, config.metric, job.maximize)
     objective = job.objective()
