@@ -6,7 +6,6 @@ import logging
 import math
 import os
 import time
-import traceback
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -20,14 +19,25 @@ from hyperlab.errors import (
     UnknownTrialError,
 )
 from hyperlab.samplers import RandomSampler, SampleContext, Sampler, SearchExhausted
+from hyperlab.schedulers import Scheduler, SchedulerContext
 from hyperlab.space import Space
 from hyperlab.storage import Storage, get_storage
-from hyperlab.trial import Trial, TrialDiverged, TrialPruned, TrialState
+from hyperlab.trial import Trial, TrialState
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Study", "Objective"]
+__all__ = ["Study", "Objective", "BudgetSpent", "WORKER_LOST", "INTERRUPTED"]
+
+# Reasons of failures that are not the trial's fault: such trials are retried with the
+# same params (up to the study's ``retries``).
+WORKER_LOST = "worker lost"
+INTERRUPTED = "interrupted"
+
+
+class BudgetSpent(SearchExhausted):
+    """The study already has the number of trials it was asked for."""
+
 
 logger = logging.getLogger("hyperlab")
 
@@ -106,6 +116,9 @@ class Study:
         storage: ``None`` for ``sqlite:///hyperlab.db`` in the working directory,
             ``"memory"``, a database URL, or a :class:`~hyperlab.storage.Storage`.
         sampler: where to look next; :class:`~hyperlab.samplers.RandomSampler` by default.
+        scheduler: when to stop a trial early (ASHA, Hyperband, median); needs
+            ``metric``. Whatever the scheduler, a trial whose metric becomes NaN/inf is
+            stopped as diverged.
         seed: makes the study reproducible: trial n gets the same params for the same
             seed. A new study without a seed draws one and stores it.
         clock: time source (seconds since the epoch); tests pass a fake one.
@@ -127,6 +140,7 @@ class Study:
         direction: str | None = None,
         storage: Storage | str | None = None,
         sampler: Sampler | None = None,
+        scheduler: Scheduler | None = None,
         seed: int | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -140,6 +154,10 @@ class Study:
             )
         if space is not None and not isinstance(space, Space):
             raise InvalidArgumentError(f"The 'space' parameter of Study must be a Space. Got {space!r} instead.")
+        if scheduler is not None and not isinstance(scheduler, Scheduler):
+            raise InvalidArgumentError(
+                f"The 'scheduler' parameter of Study must be a Scheduler. Got {scheduler!r} instead."
+            )
         if sampler is not None and not isinstance(sampler, Sampler):
             raise InvalidArgumentError(f"The 'sampler' parameter of Study must be a Sampler. Got {sampler!r} instead.")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**62):
@@ -149,7 +167,9 @@ class Study:
         self.name = name
         self.storage = get_storage(storage)
         self.sampler = sampler if sampler is not None else RandomSampler()
+        self.scheduler = scheduler
         self._clock = clock
+        self._finished: dict[int, Trial] = {}
         if space is None:
             try:
                 record = self.storage.get_study(name)
@@ -184,6 +204,10 @@ class Study:
         self.metric: str | None = record.metric
         self.seed: int = record.seed
         self._attrs: _StudyAttrs | None = None
+        if self.scheduler is not None and self.metric is None:
+            raise InvalidArgumentError(
+                f"Study '{name}' has a scheduler but no metric: give metric=... (the reported metric it judges)."
+            )
 
     def _check_matches(self, stored: Mapping[str, Any], space: Space) -> None:
         given = space.to_dict()
@@ -213,13 +237,28 @@ class Study:
             self._attrs = _StudyAttrs(self.storage, self._study_id)
         return self._attrs
 
-    def ask(self, params: Mapping[str, Any] | None = None) -> Trial:
+    def ask(
+        self,
+        params: Mapping[str, Any] | None = None,
+        *,
+        max_trials: int | None = None,
+        retry_of: int | None = None,
+    ) -> Trial:
         """Start a new trial, with params from the sampler or the ``params`` given.
 
         The trial is stored as running before this returns.
 
+        Args:
+            params: run these params instead of sampling.
+            max_trials: only start the trial while the study has fewer trials than this
+                (retries do not count); checked atomically with the creation.
+            retry_of: re-run failed trial ``retry_of`` with its params (one retry per
+                trial, whoever asks first).
+
         Raises:
             SearchExhausted: the sampler has no new point (a finished grid).
+            BudgetSpent: the study has its ``max_trials`` trials, or the retry was
+                claimed by another worker.
             InvalidParamsError: ``params`` is not a point of the space.
         """
         if params is not None:
@@ -254,10 +293,54 @@ class Study:
                 return self.space.from_unit(self.sampler.suggest(ctx))
 
         started = self._clock()
-        number, chosen = self.storage.create_trial(self._study_id, make, started=started)
+        created = self.storage.create_trial(
+            self._study_id, make, started=started, retry_of=retry_of, max_trials=max_trials
+        )
+        if created is None:
+            if retry_of is not None:
+                raise BudgetSpent(f"Trial {retry_of} of study '{self.name}' is already being retried.")
+            raise BudgetSpent(f"Study '{self.name}' already has its {max_trials} trials.")
+        number, chosen = created
         for key, value in pending.items():
             self.attrs[key] = value
-        return Trial(number, chosen, started=started, _study=self)
+        return Trial(number, chosen, started=started, retry_of=retry_of, heartbeat=started, _study=self)
+
+    def _judge(self, trial: Trial, step: int, metrics: Mapping[str, float]) -> tuple[TrialState, str] | None:
+        """After a stored report: the state the trial should end in now, or None to go on."""
+        if self.metric is None or self.metric not in metrics:
+            return None
+        value = metrics[self.metric]
+        if not math.isfinite(value):
+            return TrialState.DIVERGED, f"{self.metric} became {value} at step {step}"
+        if self.scheduler is None:
+            return None
+        verdict = self.scheduler.decide(
+            SchedulerContext(
+                trial=trial,
+                step=step,
+                metric=self.metric,
+                value=value,
+                maximize=self.direction == "maximize",
+                peers=lambda: self.storage.get_system_attrs(self._study_id),
+                finished=self._finished_trials,
+            )
+        )
+        if verdict.notes:
+            attrs = {**trial.system_attrs, **verdict.notes}
+            self.storage.set_system_attrs(self._study_id, trial.id, attrs)
+            trial.system_attrs = attrs
+        return (TrialState.PRUNED, verdict.reason) if verdict.stop else None
+
+    def _finished_trials(self) -> list[Trial]:
+        """Finished trials, cached: a finished trial never changes, so only newer or
+        still-running ones are read again."""
+        start = 0
+        while start in self._finished:
+            start += 1
+        for t in self.storage.get_trials(self._study_id, from_number=start):
+            if t.state.is_finished:
+                self._finished[t.id] = t
+        return list(self._finished.values())
 
     def tell(
         self,
@@ -325,84 +408,80 @@ class Study:
         *,
         timeout: float | None = None,
         callbacks: Sequence[Callable[[Study, Trial], None]] = (),
+        max_trials: int | None = None,
+        retries: int = 0,
+        heartbeat: float | None = None,
+        grace: float | None = None,
     ) -> None:
-        """Run ``objective`` on new trials until ``n_trials`` ran in this call, ``timeout``
-        seconds passed, or the sampler ran out of points.
+        """Run ``objective`` on new trials until ``n_trials`` ran in this call, the study
+        has ``max_trials`` trials, ``timeout`` seconds passed, or the sampler ran out.
 
         Each trial ends as: complete (the objective returned a finite number, or None
-        with ``metric`` reported), diverged (a NaN/inf value), pruned (it raised
-        :class:`~hyperlab.TrialPruned`), or failed (it raised anything else; the
-        traceback is kept as the reason). The study goes on after any of them.
-        Ctrl-C marks the running trial failed and re-raises.
+        with ``metric`` reported), diverged (a NaN/inf value or metric), pruned (the
+        scheduler stopped it, or it raised :class:`~hyperlab.TrialPruned`), or failed (it
+        raised anything else; the traceback is kept as the reason). The study goes on
+        after any of them. Ctrl-C marks the running trial failed and re-raises.
 
-        Each of ``callbacks`` is called as ``callback(study, trial)`` after every trial
-        has been told (a progress display, a custom stopping rule).
+        Several processes may run ``optimize`` on one stored study at once.
+
+        Args:
+            callbacks: each is called as ``callback(study, trial)`` after every trial.
+            max_trials: the study's budget, shared by every process working on it.
+            retries: how often a trial whose worker was lost (or interrupted) is run
+                again with the same params.
+            heartbeat: seconds between heartbeats of the running trial.
+            grace: a running trial with no heartbeat for this long is failed as lost
+                (and retried); checked before every new trial.
         """
-        if n_trials is not None and (isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 0):
-            raise InvalidArgumentError(
-                f"The 'n_trials' parameter must be a non-negative integer. Got {n_trials!r} instead."
-            )
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0):
-            raise InvalidArgumentError(
-                f"The 'timeout' parameter must be a positive number of seconds. Got {timeout!r} instead."
-            )
-        if n_trials is None and timeout is None:
-            raise InvalidArgumentError("optimize() needs n_trials or timeout (or both); otherwise it would never stop.")
-        start = time.monotonic()
-        done = 0
-        while n_trials is None or done < n_trials:
-            if timeout is not None and time.monotonic() - start >= timeout:
-                break
-            try:
-                trial = self.ask()
-            except SearchExhausted as e:
-                logger.info("Study '%s': %s", self.name, e)
-                break
-            self._run_one(objective, trial)
-            done += 1
-            for callback in callbacks:
-                callback(self, trial)
+        from hyperlab._optimize import run_trials
 
-    def _run_one(self, objective: Objective, trial: Trial) -> None:
-        try:
-            value = objective(trial)
-        except TrialPruned as e:
-            if not trial.state.is_finished:
-                self.tell(trial, state=TrialState.PRUNED, reason=str(e) or "pruned by the objective")
-            return
-        except TrialDiverged as e:
-            if not trial.state.is_finished:
-                self.tell(trial, state=TrialState.DIVERGED, reason=str(e) or "diverged")
-            return
-        except (KeyboardInterrupt, SystemExit) as e:
-            if not trial.state.is_finished:
-                self.tell(trial, state=TrialState.FAILED, reason=f"interrupted ({type(e).__name__})")
-            raise
-        except Exception as e:
-            reason = "".join(traceback.format_exception(e)).rstrip()
-            logger.warning("Trial %d failed: %s: %s", trial.id, type(e).__name__, e)
-            if not trial.state.is_finished:
-                self.tell(trial, state=TrialState.FAILED, reason=reason)
-            return
-        if trial.state.is_finished:  # the objective told the study itself
-            return
-        if value is None and self.metric is not None:
-            reported = trial.metric(self.metric)
-            value = reported[-1][1] if reported else None
-        if value is None:
-            self.tell(
-                trial,
-                state=TrialState.FAILED,
-                reason="the objective returned None"
-                + (f" and never reported '{self.metric}'" if self.metric else " and the study has no metric"),
-            )
-            return
-        try:
-            self.tell(trial, value)
-        except InvalidArgumentError as e:
-            self.tell(trial, state=TrialState.FAILED, reason=str(e))
+        run_trials(
+            self,
+            objective,
+            n_trials=n_trials,
+            timeout=timeout,
+            callbacks=callbacks,
+            max_trials=max_trials,
+            retries=retries,
+            heartbeat=heartbeat,
+            grace=grace,
+        )
 
-    # -- results ------------------------------------------------------------------------------------
+    def recover(self, grace: float) -> list[int]:
+        """Fail the running trials whose worker has shown no heartbeat for ``grace``
+        seconds (a killed process, a lost machine); returns their ids."""
+        now = self._clock()
+        lost = self.storage.fail_stale(
+            self._study_id,
+            deadline=now - grace,
+            now=now,
+            reason=f"{WORKER_LOST}: no heartbeat for {grace:g} s (its process died or its machine was lost)",
+        )
+        for number in lost:
+            logger.warning("Study '%s': trial %d lost its worker; marked failed", self.name, number)
+        return lost
+
+    def retry_candidates(self, retries: int) -> list[Trial]:
+        """Failed trials that were not their own fault (worker lost, interrupted), not yet
+        retried, and retried fewer than ``retries`` times so far, oldest first."""
+        if retries <= 0:
+            return []
+        failed = {t.id: t for t in self.get_trials((TrialState.FAILED,))}
+        if not failed:
+            return []
+        retried = self.storage.get_retries(self._study_id)
+        out = []
+        for t in failed.values():
+            if t.id in retried or not (t.reason or "").startswith((WORKER_LOST, INTERRUPTED)):
+                continue
+            attempts, x = 1, t
+            while x.retry_of is not None and x.retry_of in failed:
+                attempts, x = attempts + 1, failed[x.retry_of]
+            if attempts <= retries:
+                out.append(t)
+        return out
+
+    # -- results ----
     @property
     def trials(self) -> list[Trial]:
         """Every trial, in id order (snapshots read from the store)."""

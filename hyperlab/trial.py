@@ -69,6 +69,9 @@ class Trial:
         user_attrs: free-form JSON-able annotations.
         parent_id: the trial this one was branched from, if any.
         reason: why a trial was pruned, diverged or failed.
+        retry_of: the failed trial whose params this one runs again (worker lost).
+        system_attrs: hyperlab's own notes on the trial (the rungs a scheduler recorded).
+        heartbeat: when its worker last showed it was alive (seconds since the epoch).
     """
 
     id: int
@@ -81,7 +84,13 @@ class Trial:
     user_attrs: dict[str, Any] = field(default_factory=dict)
     parent_id: int | None = None
     reason: str | None = None
+    retry_of: int | None = None
+    system_attrs: dict[str, Any] = field(default_factory=dict)
+    heartbeat: float | None = None
     _study: Study | None = field(default=None, repr=False, compare=False)
+    # The scheduler's verdict after the last report: None (go on), or the final state
+    # and reason the trial should end with (PRUNED by a scheduler, DIVERGED on NaN/inf).
+    _stop: tuple[TrialState, str] | None = field(default=None, repr=False, compare=False)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Trial):
@@ -101,6 +110,8 @@ class Trial:
             self.user_attrs,
             self.parent_id,
             self.reason,
+            self.retry_of,
+            self.system_attrs,
         )
 
     # -- derived views ---------------------------------------------------------------
@@ -158,8 +169,31 @@ class Trial:
                     f"Metric '{key}' reported on trial {self.id} at step {step} must be a number. "
                     f"Got {value!r} instead."
                 ) from None
-        self._live().storage.report(self._live()._study_id, self.id, step, clean)
+        study = self._live()
+        study.storage.report(study._study_id, self.id, step, clean)
         self.curve[step] = clean
+        self._stop = study._judge(self, step, clean)
+
+    def should_stop(self) -> bool:
+        """Whether the study's scheduler says to stop this trial now (ask it after each report).
+
+        True when the optimized metric became NaN/inf (the trial will end as diverged) or
+        when the scheduler (ASHA, Hyperband, median) stops it (it will end as pruned, its
+        curve kept). Return (or raise :class:`TrialPruned`) from the objective when it is.
+
+        Example:
+            >>> def objective(trial):  # doctest: +SKIP
+            ...     for epoch in range(30):
+            ...         trial.report(epoch, dev_error=train_one_epoch())
+            ...         if trial.should_stop():
+            ...             break
+        """
+        return self._stop is not None
+
+    @property
+    def stop_reason(self) -> str | None:
+        """Why :meth:`should_stop` is True, or None."""
+        return None if self._stop is None else self._stop[1]
 
     def set_user_attr(self, key: str, value: Any) -> None:
         """Attach a JSON-able annotation to this trial (stored at once)."""

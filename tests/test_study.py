@@ -218,7 +218,7 @@ def test_bad_study_arguments(kwargs: dict, message: str) -> None:
 
 def test_bad_optimize_arguments() -> None:
     study = Study("s", SPACE, storage="memory")
-    with pytest.raises(InvalidArgumentError, match="needs n_trials or timeout"):
+    with pytest.raises(InvalidArgumentError, match="needs n_trials, max_trials or timeout"):
         study.optimize(lambda t: 0.0)
     with pytest.raises(InvalidArgumentError, match="'n_trials' parameter must be a non-negative integer. Got 2.5"):
         study.optimize(lambda t: 0.0, n_trials=2.5)  # type: ignore[arg-type]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,8 @@ class StudyRecord:
     metric: str | None
     seed: int
     created: float
-    n_trials: int = 0
+    n_trials: int = 0  # trials created, retries included
+    n_budgeted: int = 0  # trials that count toward a budget (retries do not)
 
 
 class Storage(ABC):
@@ -84,13 +85,47 @@ class Storage(ABC):
         *,
         started: float,
         parent_id: int | None = None,
-    ) -> tuple[int, dict[str, Any]]:
+        retry_of: int | None = None,
+        max_trials: int | None = None,
+    ) -> tuple[int, dict[str, Any]] | None:
         """Give out the next trial number and store a RUNNING trial with its params.
 
         ``make_params(number)`` is called once the number is reserved, so a sampler can
         seed itself from the number: the same study seed gives trial n the same params
         whichever process asks for it.
+
+        With ``max_trials``, the trial is only created while fewer than that many
+        trials count toward the budget (retries do not count); otherwise nothing is
+        stored and None is returned. The check and the creation are one atomic step,
+        so processes sharing a study never overshoot its budget.
+
+        With ``retry_of``, the trial re-runs failed trial ``retry_of``; only one retry
+        of a trial can ever be created: a second attempt returns None.
         """
+
+    @abstractmethod
+    def touch(self, study_id: int, numbers: Sequence[int], now: float) -> None:
+        """Record a heartbeat for running trials (their worker is alive)."""
+
+    @abstractmethod
+    def fail_stale(self, study_id: int, *, deadline: float, now: float, reason: str) -> list[int]:
+        """Fail every running trial whose last heartbeat is older than ``deadline``.
+
+        Returns the numbers of the trials it failed (atomically: a trial is failed by
+        one caller only).
+        """
+
+    @abstractmethod
+    def set_system_attrs(self, study_id: int, number: int, attrs: Mapping[str, Any]) -> None:
+        """Replace hyperlab's own notes on a running trial (a scheduler's rungs)."""
+
+    @abstractmethod
+    def get_retries(self, study_id: int) -> dict[int, int]:
+        """Retried trials: the failed trial's number -> the number of its retry."""
+
+    @abstractmethod
+    def get_system_attrs(self, study_id: int) -> dict[int, dict[str, Any]]:
+        """Every trial's system attributes, by number (cheap: no curves are read)."""
 
     @abstractmethod
     def report(self, study_id: int, number: int, step: int, metrics: Mapping[str, float]) -> None:
@@ -111,8 +146,11 @@ class Storage(ABC):
         """One trial; :class:`UnknownTrialError` if the study has no such number."""
 
     @abstractmethod
-    def get_trials(self, study_id: int, states: tuple[TrialState, ...] | None = None) -> list[Trial]:
-        """The study's trials in number order, optionally only those in ``states``."""
+    def get_trials(
+        self, study_id: int, states: tuple[TrialState, ...] | None = None, *, from_number: int = 0
+    ) -> list[Trial]:
+        """The study's trials in number order, optionally only those in ``states`` and
+        numbered ``from_number`` or above."""
 
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release connections; the store may not be used afterwards."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -42,7 +42,13 @@ class MemoryStorage(Storage):
             if name not in self._studies:
                 raise UnknownStudyError(f"There is no study named '{name}' in this store.")
             r = self._studies[name]
-            return replace(r, space=copy.deepcopy(r.space), n_trials=len(self._trials[r.id]))
+            trials = self._trials[r.id]
+            return replace(
+                r,
+                space=copy.deepcopy(r.space),
+                n_trials=len(trials),
+                n_budgeted=sum(t.retry_of is None for t in trials),
+            )
 
     def list_studies(self) -> list[StudyRecord]:
         with self._lock:
@@ -77,13 +83,60 @@ class MemoryStorage(Storage):
         *,
         started: float,
         parent_id: int | None = None,
-    ) -> tuple[int, dict[str, Any]]:
+        retry_of: int | None = None,
+        max_trials: int | None = None,
+    ) -> tuple[int, dict[str, Any]] | None:
         with self._lock:
             trials = self._trials[study_id]
+            if retry_of is not None:
+                if any(t.retry_of == retry_of for t in trials):
+                    return None
+            elif max_trials is not None and sum(t.retry_of is None for t in trials) >= max_trials:
+                return None
             number = len(trials)
             params = make_params(number)
-            trials.append(Trial(number, copy.deepcopy(params), started=started, parent_id=parent_id))
+            trials.append(
+                Trial(
+                    number,
+                    copy.deepcopy(params),
+                    started=started,
+                    parent_id=parent_id,
+                    retry_of=retry_of,
+                    heartbeat=started,
+                )
+            )
             return number, params
+
+    def touch(self, study_id: int, numbers: Sequence[int], now: float) -> None:
+        with self._lock:
+            for n in numbers:
+                t = self._get(study_id, n)
+                if not t.state.is_finished:
+                    t.heartbeat = now
+
+    def fail_stale(self, study_id: int, *, deadline: float, now: float, reason: str) -> list[int]:
+        with self._lock:
+            failed = []
+            for t in self._trials[study_id]:
+                if t.state is TrialState.RUNNING and (t.heartbeat if t.heartbeat is not None else t.started) < deadline:
+                    t.state, t.reason, t.ended = TrialState.FAILED, reason, now
+                    failed.append(t.id)
+            return failed
+
+    def set_system_attrs(self, study_id: int, number: int, attrs: Mapping[str, Any]) -> None:
+        with self._lock:
+            t = self._get(study_id, number)
+            if t.state.is_finished:
+                raise trial_finished(number, t.state, "annotate")
+            t.system_attrs = copy.deepcopy(dict(attrs))
+
+    def get_retries(self, study_id: int) -> dict[int, int]:
+        with self._lock:
+            return {t.retry_of: t.id for t in self._trials[study_id] if t.retry_of is not None}
+
+    def get_system_attrs(self, study_id: int) -> dict[int, dict[str, Any]]:
+        with self._lock:
+            return {t.id: copy.deepcopy(t.system_attrs) for t in self._trials[study_id]}
 
     def report(self, study_id: int, number: int, step: int, metrics: Mapping[str, float]) -> None:
         with self._lock:
@@ -114,6 +167,10 @@ class MemoryStorage(Storage):
         with self._lock:
             return copy.deepcopy(self._get(study_id, number))
 
-    def get_trials(self, study_id: int, states: tuple[TrialState, ...] | None = None) -> list[Trial]:
+    def get_trials(
+        self, study_id: int, states: tuple[TrialState, ...] | None = None, *, from_number: int = 0
+    ) -> list[Trial]:
         with self._lock:
-            return [copy.deepcopy(t) for t in self._trials[study_id] if states is None or t.state in states]
+            return [
+                copy.deepcopy(t) for t in self._trials[study_id][from_number:] if states is None or t.state in states
+            ]

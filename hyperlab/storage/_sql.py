@@ -1,12 +1,15 @@
 """A store in an SQL database through SQLAlchemy 2.x: SQLite embedded, PostgreSQL shared.
 
-Layout (schema version 1):
+Layout (schema version 2; version 1 databases are migrated when opened):
 
 * ``hyperlab_meta``: key/value pairs, among them ``schema_version``.
-* ``studies``: one row per study, with its space as JSON and ``next_number``, the
+* ``studies``: one row per study, with its space as JSON, ``next_number``, the
   counter that hands out trial numbers (an ``UPDATE ... RETURNING`` takes a row lock
-  on PostgreSQL and the write lock on SQLite, so numbers are unique across processes).
-* ``trials``: keyed by (study_id, number); params and user attributes as JSON text.
+  on PostgreSQL and the write lock on SQLite, so numbers are unique across processes),
+  and ``n_budgeted``, the trials that count toward a budget (retries do not).
+* ``trials``: keyed by (study_id, number); params, user and system attributes as JSON
+  text; ``heartbeat`` (when the worker last showed it was alive); ``retry_of`` (the
+  failed trial this one re-runs; unique, so a trial is retried once by one worker).
 * ``reports``: keyed by (study_id, number, step); one row per report, the metrics as
   JSON text. JSON text rather than a JSON column because a diverging curve holds NaN
   and inf, which Python's json writes and reads back but PostgreSQL's json type
@@ -21,7 +24,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -36,7 +39,7 @@ from hyperlab.trial import Trial, TrialState
 
 __all__ = ["SQLStorage", "SCHEMA_VERSION"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _meta = sa.MetaData()
 
@@ -58,6 +61,7 @@ studies_table = sa.Table(
     sa.Column("seed", sa.BigInteger, nullable=False),
     sa.Column("created", sa.Float(precision=53), nullable=False),
     sa.Column("next_number", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("n_budgeted", sa.Integer, nullable=False, server_default="0"),
 )
 
 study_attrs_table = sa.Table(
@@ -81,6 +85,11 @@ trials_table = sa.Table(
     sa.Column("ended", sa.Float(precision=53)),
     sa.Column("user_attrs", sa.Text, nullable=False, server_default="{}"),
     sa.Column("parent_id", sa.Integer),
+    sa.Column("heartbeat", sa.Float(precision=53)),
+    sa.Column("system_attrs", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("retry_of", sa.Integer),
+    sa.Index("ix_trials_retry_of", "study_id", "retry_of", unique=True),
+    sa.Index("ix_trials_state", "study_id", "state"),
 )
 
 reports_table = sa.Table(
@@ -94,6 +103,20 @@ reports_table = sa.Table(
 )
 
 _RUNNING = TrialState.RUNNING.value
+
+# Schema migrations: MIGRATIONS[v] takes a database from version v to v + 1. Plain
+# ALTER TABLE / CREATE INDEX that SQLite and PostgreSQL both accept.
+MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        "ALTER TABLE studies ADD COLUMN n_budgeted INTEGER NOT NULL DEFAULT 0",
+        "UPDATE studies SET n_budgeted = next_number",
+        "ALTER TABLE trials ADD COLUMN heartbeat FLOAT",
+        "ALTER TABLE trials ADD COLUMN system_attrs TEXT NOT NULL DEFAULT '{}'",
+        "ALTER TABLE trials ADD COLUMN retry_of INTEGER",
+        "CREATE UNIQUE INDEX ix_trials_retry_of ON trials (study_id, retry_of)",
+        "CREATE INDEX ix_trials_state ON trials (study_id, state)",
+    ],
+}
 
 
 class _Prepared:
@@ -129,6 +152,12 @@ def _bp(name: str, type_: Any = None) -> Any:
 
 _NEXT_NUMBER = _Prepared(
     sa.update(studies_table)
+    .where(studies_table.c.id == _bp("study_id"), studies_table.c.n_budgeted < _bp("limit"))
+    .values(next_number=studies_table.c.next_number + 1, n_budgeted=studies_table.c.n_budgeted + 1)
+    .returning(studies_table.c.next_number)
+)
+_NEXT_RETRY_NUMBER = _Prepared(
+    sa.update(studies_table)
     .where(studies_table.c.id == _bp("study_id"))
     .values(next_number=studies_table.c.next_number + 1)
     .returning(studies_table.c.next_number)
@@ -142,6 +171,9 @@ _INSERT_TRIAL = _Prepared(
         started=_bp("started"),
         parent_id=_bp("parent_id"),
         user_attrs=_bp("user_attrs"),
+        heartbeat=_bp("heartbeat"),
+        system_attrs=_bp("system_attrs"),
+        retry_of=_bp("retry_of"),
     )
 )
 _THIS_RUNNING_TRIAL = sa.and_(
@@ -169,6 +201,7 @@ _FINISH_TRIAL = _Prepared(
     .where(_THIS_RUNNING_TRIAL)
     .values(state=_bp("new_state"), value=_bp("value"), reason=_bp("reason"), ended=_bp("ended"))
 )
+_SET_SYSTEM_ATTRS = _Prepared(sa.update(trials_table).where(_THIS_RUNNING_TRIAL).values(system_attrs=_bp("attrs")))
 _SET_USER_ATTRS = _Prepared(sa.update(trials_table).where(_THIS_RUNNING_TRIAL).values(user_attrs=_bp("attrs")))
 
 
@@ -262,19 +295,29 @@ class SQLStorage(Storage):
 
     def _init_schema(self) -> None:
         with self._tx() as conn:
-            _meta.create_all(conn, checkfirst=True)
-            row = conn.execute(sa.select(meta_table.c.value).where(meta_table.c.key == "schema_version")).first()
-            if row is None:
+            fresh = not sa.inspect(conn).has_table("hyperlab_meta")
+            if fresh:
+                _meta.create_all(conn, checkfirst=True)
                 conn.execute(sa.insert(meta_table).values(key="schema_version", value=str(SCHEMA_VERSION)))
                 return
-            version = int(row[0])
-        if version > SCHEMA_VERSION:
-            raise SchemaVersionError(
-                f"The database {self._safe_url()} has hyperlab schema version {version}, newer than the "
-                f"version {SCHEMA_VERSION} this hyperlab reads. Upgrade hyperlab (pip install -U hyperlab) "
-                "to open it; it was left unchanged."
+            version = int(
+                conn.execute(sa.select(meta_table.c.value).where(meta_table.c.key == "schema_version")).scalar_one()
             )
-        # Older versions would be migrated here, one step at a time (none exist yet).
+            if version > SCHEMA_VERSION:
+                raise SchemaVersionError(
+                    f"The database {self._safe_url()} has hyperlab schema version {version}, newer than the "
+                    f"version {SCHEMA_VERSION} this hyperlab reads. Upgrade hyperlab (pip install -U hyperlab) "
+                    "to open it; it was left unchanged."
+                )
+            # Older databases are migrated one version at a time, in this one transaction:
+            # a failed migration leaves the database as it was.
+            while version < SCHEMA_VERSION:
+                for statement in MIGRATIONS[version]:
+                    conn.exec_driver_sql(statement)
+                version += 1
+                conn.execute(
+                    sa.update(meta_table).where(meta_table.c.key == "schema_version").values(value=str(version))
+                )
 
     def close(self) -> None:
         self._engine.dispose()
@@ -290,6 +333,7 @@ class SQLStorage(Storage):
             seed=row.seed,
             created=row.created,
             n_trials=n_trials,
+            n_budgeted=row.n_budgeted,
         )
 
     def get_or_create_study(
@@ -353,21 +397,81 @@ class SQLStorage(Storage):
         *,
         started: float,
         parent_id: int | None = None,
-    ) -> tuple[int, dict[str, Any]]:
-        with self._tx() as conn:
-            number = _NEXT_NUMBER(conn, study_id=study_id).scalar_one() - 1
-            params = make_params(number)
-            _INSERT_TRIAL(
-                conn,
-                study_id=study_id,
-                number=number,
-                state=_RUNNING,
-                params=_dumps(params),
-                started=started,
-                parent_id=parent_id,
-                user_attrs="{}",
-            )
+        retry_of: int | None = None,
+        max_trials: int | None = None,
+    ) -> tuple[int, dict[str, Any]] | None:
+        try:
+            with self._tx() as conn:
+                if retry_of is None:
+                    limit = max_trials if max_trials is not None else 2**31 - 1  # INTEGER column
+                    next_number = _NEXT_NUMBER(conn, study_id=study_id, limit=limit).scalar_one_or_none()
+                    if next_number is None:  # the budget is spent; the transaction changed nothing
+                        return None
+                else:
+                    next_number = _NEXT_RETRY_NUMBER(conn, study_id=study_id).scalar_one()
+                number = next_number - 1
+                params = make_params(number)
+                _INSERT_TRIAL(
+                    conn,
+                    study_id=study_id,
+                    number=number,
+                    state=_RUNNING,
+                    params=_dumps(params),
+                    started=started,
+                    parent_id=parent_id,
+                    user_attrs="{}",
+                    heartbeat=started,
+                    system_attrs="{}",
+                    retry_of=retry_of,
+                )
+        except IntegrityError:
+            if retry_of is not None:
+                return None  # another worker claimed this retry first
+            raise
         return number, params
+
+    def touch(self, study_id: int, numbers: Sequence[int], now: float) -> None:
+        if not numbers:
+            return
+        t = trials_table
+        with self._tx() as conn:
+            conn.execute(
+                sa.update(t)
+                .where(t.c.study_id == study_id, t.c.number.in_(list(numbers)), t.c.state == _RUNNING)
+                .values(heartbeat=now)
+            )
+
+    def fail_stale(self, study_id: int, *, deadline: float, now: float, reason: str) -> list[int]:
+        t = trials_table
+        beat = sa.func.coalesce(t.c.heartbeat, t.c.started)
+        with self._tx() as conn:
+            rows = conn.execute(
+                sa.update(t)
+                .where(t.c.study_id == study_id, t.c.state == _RUNNING, beat < deadline)
+                .values(state=TrialState.FAILED.value, reason=reason, ended=now)
+                .returning(t.c.number)
+            ).all()
+        return sorted(r[0] for r in rows)
+
+    def set_system_attrs(self, study_id: int, number: int, attrs: Mapping[str, Any]) -> None:
+        with self._tx() as conn:
+            updated = _SET_SYSTEM_ATTRS(conn, study_id=study_id, number=number, attrs=_dumps(dict(attrs))).rowcount
+            if updated != 1:
+                raise self._explain_rejection(conn, study_id, number, "annotate")
+
+    def get_retries(self, study_id: int) -> dict[int, int]:
+        t = trials_table
+        with self._tx(write=False) as conn:
+            rows = conn.execute(
+                sa.select(t.c.retry_of, t.c.number).where(t.c.study_id == study_id, t.c.retry_of.is_not(None))
+            ).all()
+        return {r: n for r, n in rows}
+
+    def get_system_attrs(self, study_id: int) -> dict[int, dict[str, Any]]:
+        t = trials_table
+        with self._tx(write=False) as conn:
+            rows = conn.execute(sa.select(t.c.number, t.c.system_attrs).where(t.c.study_id == study_id)).all()
+        return {n: json.loads(a) for n, a in rows}
 
     def _explain_rejection(self, conn: Connection, study_id: int, number: int, action: str) -> Exception:
         t = trials_table
@@ -431,6 +535,9 @@ class SQLStorage(Storage):
                 user_attrs=json.loads(row.user_attrs),
                 parent_id=row.parent_id,
                 reason=row.reason,
+                retry_of=row.retry_of,
+                system_attrs=json.loads(row.system_attrs),
+                heartbeat=row.heartbeat,
             )
             for row in rows
         }
@@ -455,10 +562,12 @@ class SQLStorage(Storage):
             raise unknown_trial(number)
         return found[0]
 
-    def get_trials(self, study_id: int, states: tuple[TrialState, ...] | None = None) -> list[Trial]:
+    def get_trials(
+        self, study_id: int, states: tuple[TrialState, ...] | None = None, *, from_number: int = 0
+    ) -> list[Trial]:
         t, r = trials_table, reports_table
-        where = t.c.study_id == study_id
+        where = sa.and_(t.c.study_id == study_id, t.c.number >= from_number)
         if states is not None:
             where = sa.and_(where, t.c.state.in_([s.value for s in states]))
         with self._tx(write=False) as conn:
-            return self._load(conn, where, r.c.study_id == study_id)
+            return self._load(conn, where, sa.and_(r.c.study_id == study_id, r.c.number >= from_number))

@@ -29,8 +29,9 @@ def _study(storage: Storage, name: str = "s") -> int:
 
 
 def _trial(storage: Storage, study_id: int, params: dict[str, Any] | None = None, **kw: Any) -> int:
-    number, _ = storage.create_trial(study_id, lambda n: params or {"lr": 0.01 * (n + 1)}, started=1001.0, **kw)
-    return number
+    created = storage.create_trial(study_id, lambda n: params or {"lr": 0.01 * (n + 1)}, started=1001.0, **kw)
+    assert created is not None
+    return created[0]
 
 
 class StorageContract:
@@ -91,8 +92,7 @@ class StorageContract:
     def test_make_params_gets_the_reserved_number(self, storage: Storage) -> None:
         sid = _study(storage)
         _trial(storage, sid)
-        number, params = storage.create_trial(sid, lambda n: {"lr": float(n)}, started=0.0)
-        assert number == 1 and params == {"lr": 1.0}
+        assert storage.create_trial(sid, lambda n: {"lr": float(n)}, started=0.0) == (1, {"lr": 1.0})
         assert storage.get_trial(sid, 1).params == {"lr": 1.0}
 
     def test_failed_make_params_stores_nothing(self, storage: Storage) -> None:
@@ -162,3 +162,43 @@ class StorageContract:
         storage.delete_study("gone")
         assert [r.name for r in storage.list_studies()] == ["kept"]
         assert len(storage.get_trials(keep)) == 1
+
+    def test_budget_is_atomic_and_retries_do_not_count(self, storage: Storage) -> None:
+        sid = _study(storage)
+        assert [_trial(storage, sid, max_trials=2) for _ in range(2)] == [0, 1]
+        assert storage.create_trial(sid, lambda n: {"lr": 0.1}, started=0.0, max_trials=2) is None
+        assert storage.get_study("s").n_trials == 2  # a refused call stores nothing
+        storage.finish_trial(sid, 1, state=TrialState.FAILED, value=None, reason="worker lost", ended=5.0)
+        retry = storage.create_trial(sid, lambda n: {"lr": 0.02}, started=6.0, retry_of=1, max_trials=2)
+        assert retry == (2, {"lr": 0.02})
+        assert storage.create_trial(sid, lambda n: {"lr": 0.02}, started=6.0, retry_of=1) is None  # claimed once
+        assert storage.get_retries(sid) == {1: 2}
+        record = storage.get_study("s")
+        assert (record.n_trials, record.n_budgeted) == (3, 2)
+        assert storage.get_trial(sid, 2).retry_of == 1
+
+    def test_heartbeats_and_stale_trials(self, storage: Storage) -> None:
+        sid = _study(storage)
+        a, b, c = _trial(storage, sid), _trial(storage, sid), _trial(storage, sid)  # started (and beat) at 1001
+        storage.finish_trial(sid, c, state=TrialState.COMPLETE, value=1.0, reason=None, ended=1002.0)
+        storage.touch(sid, [b], 1050.0)
+        assert storage.get_trial(sid, b).heartbeat == 1050.0
+        lost = storage.fail_stale(sid, deadline=1040.0, now=1060.0, reason="worker lost: test")
+        assert lost == [a]
+        t = storage.get_trial(sid, a)
+        assert (t.state, t.reason, t.ended) == (TrialState.FAILED, "worker lost: test", 1060.0)
+        assert storage.get_trial(sid, b).state is TrialState.RUNNING
+        assert storage.get_trial(sid, c).state is TrialState.COMPLETE
+        assert storage.fail_stale(sid, deadline=1040.0, now=1061.0, reason="again") == []
+
+    def test_system_attrs_and_from_number(self, storage: Storage) -> None:
+        sid = _study(storage)
+        for _ in range(3):
+            _trial(storage, sid)
+        storage.set_system_attrs(sid, 1, {"asha": {"rungs": {"0": 0.5}}})
+        assert storage.get_system_attrs(sid) == {0: {}, 1: {"asha": {"rungs": {"0": 0.5}}}, 2: {}}
+        assert storage.get_trial(sid, 1).system_attrs == {"asha": {"rungs": {"0": 0.5}}}
+        assert [t.id for t in storage.get_trials(sid, from_number=1)] == [1, 2]
+        storage.finish_trial(sid, 1, state=TrialState.PRUNED, value=None, reason="rung 0", ended=9.0)
+        with pytest.raises(TrialFinishedError):
+            storage.set_system_attrs(sid, 1, {})

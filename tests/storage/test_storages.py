@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from hyperlab import Float, Space, Study
 from hyperlab.errors import InvalidArgumentError, SchemaVersionError, StorageError
 from hyperlab.storage import MemoryStorage, SQLStorage, get_storage
+from hyperlab.storage._sql import SCHEMA_VERSION
 from hyperlab.testing import StorageContract
 from hyperlab.trial import TrialState
 from tests.helpers import PYTHON, python_env
@@ -80,7 +81,7 @@ def test_newer_schema_is_refused_and_left_unchanged(tmp_path: Path) -> None:
     with engine.begin() as conn:
         conn.exec_driver_sql("UPDATE hyperlab_meta SET value='99' WHERE key='schema_version'")
     engine.dispose()
-    with pytest.raises(SchemaVersionError, match="schema version 99, newer than the version 1"):
+    with pytest.raises(SchemaVersionError, match=f"schema version 99, newer than the version {SCHEMA_VERSION}"):
         SQLStorage(url)
     with engine.begin() as conn:
         assert conn.exec_driver_sql("SELECT COUNT(*) FROM trials").scalar() == 1
@@ -156,3 +157,48 @@ def test_sigkill_mid_study_loses_no_completed_trial(tmp_path: Path) -> None:
     # And the study goes on from there.
     study.optimize(lambda t: t.params["x"], n_trials=3)
     assert len(study.trials) == len(trials) + 3
+
+
+# The schema as hyperlab 0.1 (schema version 1) wrote it, with one finished trial.
+V1_SCHEMA = """
+CREATE TABLE hyperlab_meta (key VARCHAR(64) NOT NULL PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE studies (id INTEGER NOT NULL PRIMARY KEY, name VARCHAR(512) NOT NULL UNIQUE, space TEXT NOT NULL,
+  direction VARCHAR(16) NOT NULL, metric VARCHAR(256), seed BIGINT NOT NULL, created FLOAT NOT NULL,
+  next_number INTEGER DEFAULT '0' NOT NULL);
+CREATE TABLE study_attrs (study_id INTEGER NOT NULL REFERENCES studies (id) ON DELETE CASCADE,
+  key VARCHAR(256) NOT NULL, value TEXT NOT NULL, PRIMARY KEY (study_id, key));
+CREATE TABLE trials (study_id INTEGER NOT NULL REFERENCES studies (id) ON DELETE CASCADE, number INTEGER NOT NULL,
+  state VARCHAR(16) NOT NULL, params TEXT NOT NULL, value FLOAT, reason TEXT, started FLOAT NOT NULL, ended FLOAT,
+  user_attrs TEXT DEFAULT '{}' NOT NULL, parent_id INTEGER, PRIMARY KEY (study_id, number));
+CREATE TABLE reports (study_id INTEGER NOT NULL, number INTEGER NOT NULL, step INTEGER NOT NULL, metrics TEXT NOT NULL,
+  PRIMARY KEY (study_id, number, step),
+  FOREIGN KEY(study_id, number) REFERENCES trials (study_id, number) ON DELETE CASCADE);
+INSERT INTO hyperlab_meta VALUES ('schema_version', '1');
+INSERT INTO studies VALUES (1, 'old', '{"x": {"kind": "float", "low": 0.0, "high": 1.0, "scale": "linear"}}',
+  'minimize', 'loss', 7, 1000.0, 2);
+INSERT INTO trials VALUES (1, 0, 'complete', '{"x": 0.25}', 0.5, NULL, 1001.0, 1002.0, '{"a": 1}', NULL);
+INSERT INTO trials VALUES (1, 1, 'running', '{"x": 0.75}', NULL, NULL, 1003.0, NULL, '{}', NULL);
+INSERT INTO reports VALUES (1, 0, 0, '{"loss": 0.5}');
+"""
+
+
+def test_a_database_of_schema_version_1_is_migrated(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(V1_SCHEMA)
+    conn.commit()
+    conn.close()
+    study = Study("old", storage=f"sqlite:///{path}")
+    trials = study.trials
+    assert [t.params for t in trials] == [{"x": 0.25}, {"x": 0.75}]
+    assert trials[0].curve == {0: {"loss": 0.5}} and trials[0].user_attrs == {"a": 1} and trials[0].value == 0.5
+    assert trials[1].system_attrs == {} and trials[1].retry_of is None
+    assert study.storage.get_study("old").n_budgeted == 2
+    study.optimize(lambda t: t.params["x"], n_trials=1)
+    assert len(study.trials) == 3
+    with sqlite3.connect(path) as check:
+        assert check.execute("SELECT value FROM hyperlab_meta WHERE key='schema_version'").fetchone()[0] == str(
+            SCHEMA_VERSION
+        )

@@ -13,6 +13,7 @@ from hyperlab import Float, Space, Study, TrialState
 from hyperlab.errors import InvalidArgumentError
 from hyperlab.train import Diverged, TrainConfig, load_dataset, make_objective, train
 from hyperlab.train.model import build_mlp
+from hyperlab._optimize import run_one
 from hyperlab.train.trainer import CourseMomentum, learning_rate_at, measure_test
 
 
@@ -159,7 +160,7 @@ def test_absurd_learning_rate_marks_trial_diverged_and_study_completes(digits) -
     objective = make_objective(digits, {**FAST, "optimizer": "gd", "epochs": 2})
     study.optimize(objective, n_trials=3)
     big = study.ask({"learning_rate": 1e5})
-    study._run_one(objective, big)
+    run_one(study, objective, big)  # one known-absurd trial
     states = {t.id: t.state for t in study.trials}
     assert states[big.id] is TrialState.DIVERGED
     assert re.search(r"train cost (became nan|grew to)", study.trial(big.id).reason or "")
