@@ -1,0 +1,8 @@
+"""Where trials execute: in this process, in local worker processes, or on Ray."""
+
+from hyperlab.runners._base import Runner, RunPolicy
+from hyperlab.runners._inline import InlineRunner
+from hyperlab.runners._processes import ProcessRunner
+from hyperlab.runners._ray import MissingRayError, RayRunner
+
+__all__ = ["Runner", "RunPolicy", "InlineRunner", "ProcessRunner", "RayRunner", "MissingRayError"]

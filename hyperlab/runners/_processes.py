@@ -1,0 +1,214 @@
+"""Trials in a pool of local worker processes sharing one stored study."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from hyperlab.errors import HyperlabError, InvalidArgumentError, TrialFinishedError
+from hyperlab.runners._base import ObjectiveFactory, Runner, RunPolicy, work_left, worker_settings
+from hyperlab.trial import TrialState
+
+if TYPE_CHECKING:
+    from hyperlab.study import Study
+
+__all__ = ["ProcessRunner", "run_worker"]
+
+logger = logging.getLogger("hyperlab")
+
+
+class RunnerError(HyperlabError, RuntimeError):
+    """The workers could not run (they failed before starting any trial)."""
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """Exit when the tuner that started this worker is gone (e.g. SIGKILLed): an orphan
+    would go on spending the study's budget. Its running trial's heartbeat stops, so the
+    next tuner fails it as lost and retries it."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent_pid:
+            os._exit(3)
+
+
+def run_worker(
+    settings: dict[str, Any],
+    make_objective: ObjectiveFactory,
+    policy: RunPolicy,
+    *,
+    threads: int | None = None,
+    deadline: float | None = None,
+    events: Any = None,
+    parent_pid: int | None = None,
+) -> None:
+    """The loop of one worker: open the study from its store and run trials until the
+    budget is spent. Used by the process and Ray runners."""
+    if threads:
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ[var] = str(threads)
+    if parent_pid is not None:
+        threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True, name="hyperlab-parent").start()
+    from hyperlab.study import Study
+
+    study = Study(
+        settings["name"], storage=settings["url"], sampler=settings["sampler"], scheduler=settings["scheduler"]
+    )
+    objective = make_objective()
+    if threads and "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+    pid = os.getpid()
+
+    def tracked(trial: Any) -> Any:
+        attrs = {**trial.system_attrs, "worker": f"{os.uname().nodename}:{pid}"}
+        study.storage.set_system_attrs(study._study_id, trial.id, attrs)
+        trial.system_attrs = attrs
+        if events is not None:
+            events.put((pid, trial.id))
+        return objective(trial)
+
+    timeout = None if deadline is None else max(1e-3, deadline - time.time())
+    study.optimize(
+        tracked,
+        max_trials=policy.max_trials,
+        timeout=timeout,
+        retries=policy.retries,
+        heartbeat=policy.heartbeat,
+        grace=policy.grace,
+    )
+
+
+def _process_main(*args: Any, **kwargs: Any) -> None:
+    try:
+        run_worker(*args, **kwargs)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+class ProcessRunner(Runner):
+    """A pool of ``parallel`` worker processes, each running trials of the same stored
+    study (SQLite on one machine, or PostgreSQL).
+
+    Each worker gets ``cores // parallel`` torch threads, so the pool does not
+    oversubscribe the CPU. A worker that dies (killed, out of memory) has its trial
+    failed at once as lost (and retried by the others, per ``RunPolicy.retries``) and is
+    replaced while the budget is not spent.
+
+    Args:
+        parallel: worker processes; default: the number of CPU cores.
+    """
+
+    def __init__(self, parallel: int | None = None) -> None:
+        if parallel is not None and (isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1):
+            raise InvalidArgumentError(
+                f"The 'parallel' parameter of ProcessRunner must be a positive integer. Got {parallel!r} instead."
+            )
+        self.parallel = parallel or os.cpu_count() or 1
+
+    def __repr__(self) -> str:
+        return f"ProcessRunner(parallel={self.parallel})"
+
+    def run(
+        self,
+        study: Study,
+        make_objective: ObjectiveFactory,
+        policy: RunPolicy,
+        *,
+        on_poll: Callable[[Study], None] | None = None,
+    ) -> None:
+        settings = worker_settings(study)
+        study.recover(policy.grace)  # trials orphaned by an earlier, killed tuner
+        ctx = mp.get_context("spawn")  # fork would copy torch's threads and locks
+        events = ctx.Queue()
+        threads = max(1, (os.cpu_count() or 1) // self.parallel)
+        deadline = None if policy.timeout is None else time.time() + policy.timeout
+        procs: dict[int, Any] = {}
+        running: dict[int, int] = {}  # pid -> trial id
+        started_any: set[int] = set()
+        failures = 0
+
+        def spawn() -> None:
+            p = ctx.Process(
+                target=_process_main,
+                args=(settings, make_objective, policy),
+                kwargs={"threads": threads, "deadline": deadline, "events": events, "parent_pid": os.getpid()},
+                name="hyperlab-worker",
+            )
+            p.start()
+            assert p.pid is not None  # set by start()
+            procs[p.pid] = p
+
+        def drain() -> None:
+            while True:
+                try:
+                    pid, number = events.get_nowait()
+                except queue.Empty:
+                    return
+                running[pid] = number
+                started_any.add(pid)
+
+        polls = 0
+        try:
+            while True:
+                drain()
+                for pid, p in list(procs.items()):
+                    if p.exitcode is None:
+                        continue
+                    del procs[pid]
+                    p.join()
+                    if p.exitcode == 0:
+                        continue
+                    self._fail_lost(study, running.pop(pid, None), pid, p.exitcode)
+                    if pid not in started_any:
+                        failures += 1
+                        if failures >= self.parallel and not started_any:
+                            raise RunnerError(
+                                f"{failures} worker processes exited with code {p.exitcode} before starting a "
+                                "trial; their error is printed above."
+                            )
+                if polls % 4 == 0:
+                    study.recover(policy.grace)  # trials of workers lost without our knowing
+                out_of_time = deadline is not None and time.time() >= deadline
+                if len(procs) < self.parallel and not out_of_time and work_left(study, policy):
+                    for _ in range(self.parallel - len(procs)):
+                        spawn()
+                elif not procs and (out_of_time or not study.get_trials((TrialState.RUNNING,))):
+                    break  # budget spent and nothing running (or time is up)
+                if on_poll is not None:
+                    on_poll(study)
+                polls += 1
+                time.sleep(0.25)
+        except BaseException:
+            for p in procs.values():  # Ctrl-C or an error: let workers mark their trials interrupted
+                if p.exitcode is None and p.pid is not None:
+                    os.kill(p.pid, signal.SIGINT)
+            for p in procs.values():
+                p.join(timeout=15)
+                if p.exitcode is None:
+                    p.kill()
+            raise
+        finally:
+            events.close()
+        if on_poll is not None:
+            on_poll(study)
+
+    @staticmethod
+    def _fail_lost(study: Study, number: int | None, pid: int, code: int | None) -> None:
+        if number is None:
+            return
+        try:
+            study.tell(
+                number,
+                state=TrialState.FAILED,
+                reason=f"worker lost: its process {pid} exited with code {code}",
+            )
+            logger.warning("Trial %d lost its worker (process %d, exit code %s)", number, pid, code)
+        except TrialFinishedError:
+            pass  # it finished before the worker died

@@ -1,0 +1,151 @@
+"""Runners: inline and worker processes sharing a stored study; lost workers; killed tuners."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from hyperlab import Float, Space, Study, TrialState
+from hyperlab.errors import InvalidArgumentError
+from hyperlab.runners import InlineRunner, ProcessRunner, RunPolicy
+from hyperlab.runners._processes import RunnerError
+from tests.helpers import PYTHON, python_env
+from tests.runners.objectives import slow_factory
+
+SPACE = Space(x=Float(0.0, 1.0))
+
+
+def study_at(tmp_path: Path, name: str = "caviar") -> Study:
+    return Study(name, SPACE, storage=f"sqlite:///{tmp_path / 'c.db'}", metric="loss", seed=0)
+
+
+def test_process_pool_runs_the_budget_once(tmp_path: Path) -> None:
+    study = study_at(tmp_path)
+    polls = []
+    ProcessRunner(parallel=2).run(study, slow_factory(3, 0.02), RunPolicy(max_trials=12),
+                                  on_poll=lambda s: polls.append(1))
+    trials = study.trials
+    assert [t.id for t in trials] == list(range(12))
+    assert all(t.state is TrialState.COMPLETE and list(t.curve) == [0, 1, 2] for t in trials)
+    workers = {t.system_attrs["worker"] for t in trials}
+    assert len(workers) >= 2  # both workers ran trials
+    assert polls  # the display was fed
+    # Running it again spends nothing: the budget is met.
+    ProcessRunner(parallel=2).run(study, slow_factory(), RunPolicy(max_trials=12))
+    assert len(study.trials) == 12
+
+
+def test_inline_runner(tmp_path: Path) -> None:
+    study = study_at(tmp_path)
+    InlineRunner().run(study, slow_factory(2, 0.0), RunPolicy(max_trials=5))
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 5
+
+
+def test_memory_store_cannot_be_shared_by_processes() -> None:
+    study = Study("m", SPACE, storage="memory", metric="loss")
+    with pytest.raises(InvalidArgumentError, match="needs a store they can share"):
+        ProcessRunner(2).run(study, slow_factory(), RunPolicy(max_trials=2))
+
+
+def test_workers_that_cannot_start_are_reported(tmp_path: Path) -> None:
+    import functools
+
+    from tests.runners import objectives
+
+    with pytest.raises(RunnerError, match="2 worker processes exited with code 1 before starting a trial"):
+        ProcessRunner(2).run(study_at(tmp_path), functools.partial(objectives.fails_at_startup), RunPolicy(max_trials=2))
+
+
+def test_a_killed_worker_fails_its_trial_which_is_retried(tmp_path: Path) -> None:
+    study = study_at(tmp_path)
+    killed: dict[str, int] = {}
+
+    def kill_one(s: Study) -> None:
+        if killed:
+            return
+        for t in s.get_trials((TrialState.RUNNING,)):
+            if "worker" in t.system_attrs and t.curve:  # mid-trial: it has reported
+                pid = int(t.system_attrs["worker"].rsplit(":", 1)[1])
+                os.kill(pid, signal.SIGKILL)
+                killed.update(trial=t.id, pid=pid)
+                return
+
+    ProcessRunner(parallel=2).run(study, slow_factory(8, 0.1), RunPolicy(max_trials=6, retries=1), on_poll=kill_one)
+    assert killed, "no worker was caught mid-trial"
+    trials = study.trials
+    lost = study.trial(killed["trial"])
+    assert lost.state is TrialState.FAILED
+    assert lost.reason == f"worker lost: its process {killed['pid']} exited with code -9"
+    retry = next(t for t in trials if t.retry_of == lost.id)
+    assert retry.state is TrialState.COMPLETE and retry.params == lost.params
+    budgeted = [t for t in trials if t.retry_of is None]
+    assert len(budgeted) == 6 and len(trials) == 7
+    assert sum(t.state is TrialState.COMPLETE for t in trials) == 6
+
+
+def test_policy_validation() -> None:
+    with pytest.raises(InvalidArgumentError, match=re.escape("The 'grace' setting (1 s) must be longer than the heartbeat interval (5 s)")):
+        RunPolicy(max_trials=1, heartbeat=5, grace=1)
+    with pytest.raises(InvalidArgumentError, match="The 'max_trials' setting must be a non-negative integer. Got -1"):
+        RunPolicy(max_trials=-1)
+    with pytest.raises(InvalidArgumentError, match="The 'parallel' parameter of ProcessRunner must be a positive integer"):
+        ProcessRunner(0)
+
+
+TUNER = textwrap.dedent(
+    """
+    import sys
+    from hyperlab import Float, Space, Study
+    from hyperlab.runners import ProcessRunner, RunPolicy
+    from tests.runners.objectives import slow_factory
+    study = Study("killed", Space(x=Float(0.0, 1.0)), storage=sys.argv[1], metric="loss", seed=0)
+    ProcessRunner(parallel=2).run(study, slow_factory(6, 0.1), RunPolicy(max_trials=10, heartbeat=0.3, grace=2.0))
+    """
+)
+
+
+def test_a_killed_tuner_restarts_and_finishes_with_nothing_lost(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    proc = subprocess.Popen([PYTHON, "-c", TUNER, url], env=python_env())
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            time.sleep(0.3)
+            try:
+                trials = Study("killed", storage=url).trials
+            except Exception:  # noqa: BLE001 - not created yet
+                continue
+            if sum(t.state is TrialState.COMPLETE for t in trials) >= 3 and any(
+                t.state is TrialState.RUNNING and t.curve for t in trials
+            ):
+                break
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    before = Study("killed", storage=url).trials
+    orphans = [t.id for t in before if t.state is TrialState.RUNNING]
+    assert orphans, "the tuner was not killed mid-trial"
+    done = subprocess.run([PYTHON, "-c", TUNER, url], env=python_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    after = Study("killed", storage=url).trials
+    # Everything finished before the kill is intact.
+    for t in before:
+        if t.state is TrialState.COMPLETE:
+            assert after[t.id] == t
+    # The orphans were failed as lost and retried with their params.
+    for n in orphans:
+        assert after[n].state is TrialState.FAILED and after[n].reason.startswith("worker lost: no heartbeat")
+        retry = next(t for t in after if t.retry_of == n)
+        assert retry.state is TrialState.COMPLETE and retry.params == after[n].params
+    assert len([t for t in after if t.retry_of is None]) == 10
+    assert all(t.state is not TrialState.RUNNING for t in after)
+    assert sum(t.state is TrialState.COMPLETE for t in after) == 10
