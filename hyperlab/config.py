@@ -159,6 +159,53 @@ class CoarseToFineSpec(_Strict):
 SamplerSpec = Annotated[RandomSpec | SobolSpec | GridSpec | CoarseToFineSpec, Field(discriminator="type")]
 
 
+class InlineSpec(_Strict):
+    type: Literal["inline"]
+
+
+class ProcessesSpec(_Strict):
+    type: Literal["processes"]
+    parallel: int | None = Field(None, ge=1)  # default: the number of CPU cores
+
+
+class RaySpec(_Strict):
+    type: Literal["ray"]
+    address: str | None = None  # None: start a local Ray instance; "auto" or "ray://host:10001"
+    parallel: int | None = Field(None, ge=1)
+    num_cpus: int | None = Field(None, ge=1)
+    cpus_per_worker: int = Field(1, ge=1)
+
+
+RunnerSpec = Annotated[InlineSpec | ProcessesSpec | RaySpec, Field(discriminator="type")]
+
+
+class NoScheduler(_Strict):
+    type: Literal["none"]
+
+
+class ASHASpec(_Strict):
+    type: Literal["asha"]
+    reduction_factor: int = Field(3, ge=2)
+    min_resource: int = Field(1, ge=1)
+    max_resource: int | None = Field(None, ge=1)  # default: train.epochs
+
+
+class HyperbandSpec(_Strict):
+    type: Literal["hyperband"]
+    reduction_factor: int = Field(3, ge=2)
+    min_resource: int = Field(1, ge=1)
+    max_resource: int | None = Field(None, ge=1)  # default: train.epochs
+
+
+class MedianSpec(_Strict):
+    type: Literal["median"]
+    n_startup_trials: int = Field(5, ge=1)
+    n_warmup_steps: int = Field(0, ge=0)
+
+
+SchedulerSpec = Annotated[NoScheduler | ASHASpec | HyperbandSpec | MedianSpec, Field(discriminator="type")]
+
+
 class StudyConfig(_Strict):
     """A whole study file."""
 
@@ -170,6 +217,11 @@ class StudyConfig(_Strict):
     trials: int = Field(30, ge=1)
     timeout: float | None = Field(None, gt=0)
     sampler: SamplerSpec = Field(default_factory=lambda: RandomSpec(type="random"))
+    runner: RunnerSpec = Field(default_factory=lambda: ProcessesSpec(type="processes"))
+    scheduler: SchedulerSpec = Field(default_factory=lambda: NoScheduler(type="none"))
+    retries: int = Field(1, ge=0)  # re-runs of a trial whose worker was lost or interrupted
+    heartbeat: float = Field(5.0, gt=0)  # seconds between heartbeats of a running trial
+    grace: float = Field(60.0, gt=0)  # a trial silent this long is failed as lost
     train: dict[str, Any] = Field(default_factory=dict)
     search: CourseSearch | dict[str, ParamSpec] = Field(default_factory=lambda: CourseSearch(preset="course"))
 
@@ -178,10 +230,48 @@ class StudyConfig(_Strict):
     def _course_shorthand(cls, v: Any) -> Any:
         return {"preset": "course"} if v == "course" else v
 
-    @field_validator("sampler", mode="before")
+    @field_validator("sampler", "runner", "scheduler", mode="before")
     @classmethod
-    def _sampler_shorthand(cls, v: Any) -> Any:
+    def _type_shorthand(cls, v: Any) -> Any:
         return {"type": v} if isinstance(v, str) else v
+
+    @field_validator("grace")
+    @classmethod
+    def _grace_after_heartbeat(cls, v: float, info: Any) -> float:
+        beat = info.data.get("heartbeat")
+        if beat is not None and v <= beat:
+            raise ValueError(f"must be longer than heartbeat ({beat:g} s), or live trials would be failed as lost")
+        return v
+
+    @property
+    def epochs(self) -> int:
+        from hyperlab.train.hparams import TrainConfig
+
+        return int(self.train.get("epochs", TrainConfig.epochs))
+
+    def scheduler_object(self) -> Any:
+        from hyperlab import schedulers
+
+        s = self.scheduler
+        if isinstance(s, ASHASpec):
+            return schedulers.ASHAScheduler(s.reduction_factor, s.min_resource, s.max_resource or self.epochs)
+        if isinstance(s, HyperbandSpec):
+            return schedulers.HyperbandScheduler(s.reduction_factor, s.min_resource, s.max_resource or self.epochs)
+        if isinstance(s, MedianSpec):
+            return schedulers.MedianScheduler(s.n_startup_trials, s.n_warmup_steps)
+        return None
+
+    def runner_object(self) -> Any:
+        from hyperlab import runners
+
+        r = self.runner
+        if isinstance(r, InlineSpec):
+            return runners.InlineRunner()
+        if isinstance(r, RaySpec):
+            return runners.RayRunner(
+                r.address, parallel=r.parallel, num_cpus=r.num_cpus, cpus_per_worker=r.cpus_per_worker
+            )
+        return runners.ProcessRunner(r.parallel)
 
     @property
     def direction(self) -> str:
@@ -210,11 +300,7 @@ def _path(loc: tuple[Any, ...]) -> str:
     # Drop pydantic's union-member tags ("float", "CourseSearch", "dict[str,...]") from the path.
     parts = []
     for p in loc:
-        if isinstance(p, str) and (
-            p in ("float", "int", "choice", "fixed", "random", "sobol", "grid", "coarse_to_fine")
-            or "[" in p
-            or p[:1].isupper()
-        ):
+        if isinstance(p, str) and (p in _TAGS or "[" in p or p[:1].isupper()):
             continue
         parts.append(str(p))
     return ".".join(parts)
@@ -230,6 +316,13 @@ _TAGS: dict[str, type[BaseModel]] = {
     "grid": GridSpec,
     "coarse_to_fine": CoarseToFineSpec,
     "CourseSearch": CourseSearch,
+    "inline": InlineSpec,
+    "processes": ProcessesSpec,
+    "ray": RaySpec,
+    "none": NoScheduler,
+    "asha": ASHASpec,
+    "hyperband": HyperbandSpec,
+    "median": MedianSpec,
 }
 
 

@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 from hyperlab.config import StudyConfig
+from hyperlab.runners import Runner, RunPolicy
 from hyperlab.study import Objective, Study
 from hyperlab.trial import Trial, TrialState
 
-__all__ = ["TuneJob", "INTERRUPTED", "counted_trials"]
+__all__ = ["TuneJob", "objective_from_config"]
 
-INTERRUPTED = "interrupted"
 TEST_ATTR = "test_metrics"
-
-
-def counted_trials(trials: Sequence[Trial]) -> int:
-    """Trials that count toward the study's budget: finished, and not cut short by Ctrl-C."""
-    return sum(
-        1
-        for t in trials
-        if t.state.is_finished and not (t.state is TrialState.FAILED and (t.reason or "").startswith(INTERRUPTED))
-    )
 
 
 @dataclass
@@ -47,6 +39,7 @@ class TuneJob:
             direction=c.direction,
             storage=c.storage,
             sampler=c.sampler_object(),
+            scheduler=c.scheduler_object(),
             seed=c.seed,
         )
 
@@ -101,20 +94,35 @@ class TuneJob:
         fixed = {"seed": self.config.seed, **self.config.train}
         return make_objective(self.data, fixed, metric=self.config.metric)  # type: ignore[no-any-return]
 
-    def remaining(self, total: int | None = None) -> int:
-        return max(0, (total or self.config.trials) - counted_trials(self.study.trials))
+    def policy(self, *, trials: int | None = None, timeout: float | None = None) -> RunPolicy:
+        c = self.config
+        return RunPolicy(
+            max_trials=trials or c.trials,
+            retries=c.retries,
+            heartbeat=c.heartbeat,
+            grace=c.grace,
+            timeout=timeout or c.timeout,
+        )
+
+    def objective_factory(self, runner: Runner) -> Callable[[], Objective]:
+        """What builds the objective where trials run: here, the objective on the data
+        already loaded; in other processes, a picklable factory that loads the data there."""
+        from hyperlab.runners import InlineRunner
+
+        if isinstance(runner, InlineRunner):
+            objective = self.objective()
+            return lambda: objective
+        return functools.partial(objective_from_config, self.config.model_dump(mode="json"))
 
     def run(
-        self,
-        *,
-        trials: int | None = None,
-        timeout: float | None = None,
-        callbacks: Sequence[Callable[[Study, Trial], None]] = (),
+        self, *, trials: int | None = None, timeout: float | None = None, on_poll: Callable[[Study], None] | None = None
     ) -> None:
-        """Run the trials still missing from the budget (a resumed study runs only the rest)."""
-        n = self.remaining(trials)
-        if n:
-            self.study.optimize(self.objective(), n, timeout=timeout or self.config.timeout, callbacks=callbacks)
+        """Run the study's trials with its runner until its budget is spent (a resumed
+        study runs only the rest, and retries the trials a killed run left behind)."""
+        runner = self.config.runner_object()
+        runner.run(
+            self.study, self.objective_factory(runner), self.policy(trials=trials, timeout=timeout), on_poll=on_poll
+        )
 
     def best_trial(self) -> Trial:
         """The best trial, ties on the metric broken by the lower dev cost."""
@@ -140,3 +148,10 @@ class TuneJob:
         result: dict[str, Any] = {"trial": best.id, **measure_test(config, self.data)}
         self.study.attrs[TEST_ATTR] = result
         return result
+
+
+def objective_from_config(raw: dict[str, Any]) -> Objective:
+    """Build a study file's objective (in a worker process: the data are loaded there)."""
+    from hyperlab.config import parse_config
+
+    return TuneJob(parse_config(raw)).objective()

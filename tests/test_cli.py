@@ -69,7 +69,7 @@ def test_init_tune_and_inspect(in_tmp: Path, capsys: pytest.CaptureFixture[str])
 
     # Re-running resumes: the budget is met, so no new trial runs.
     code, out, _ = run(capsys, "tune", "study.yaml", *TINY)
-    assert code == 0 and "2 trials, 2 done before" in out
+    assert code == 0 and "2 trials, 2 started before" in out
     assert len(Study("digits-mlp", storage="sqlite:///hyperlab.db").trials) == 2
 
 
@@ -126,9 +126,10 @@ def test_usage_errors_exit_2_and_help_works(capsys: pytest.CaptureFixture[str]) 
         assert code == 0 and "Usage" in out
 
 
-def test_ctrl_c_leaves_a_resumable_study(in_tmp: Path) -> None:
+@pytest.mark.parametrize("runner", ["inline", "{type: processes, parallel: 2}"])
+def test_ctrl_c_leaves_a_resumable_study(in_tmp: Path, runner: str) -> None:
     (in_tmp / "s.yaml").write_text(
-        "name: sigint\nseed: 1\ntrials: 200\ntrain: {epochs: 30, hidden_units: 64, n_layers: 1}\n"
+        f"name: sigint\nseed: 1\ntrials: 200\nrunner: {runner}\ntrain: {{epochs: 30, hidden_units: 64, n_layers: 1}}\n"
         "search:\n  learning_rate: {type: float, low: 1.0e-3, high: 1.0e-2, scale: log}\n"
     )
     env = {**python_env(), "COLUMNS": "120"}
@@ -158,22 +159,21 @@ def test_ctrl_c_leaves_a_resumable_study(in_tmp: Path) -> None:
     assert proc.returncode == 130, err
     assert "Run the same command again to resume" in " ".join(err.split())
     trials = Study("sigint", storage="sqlite:///hyperlab.db").trials
-    assert trials[-1].state is TrialState.FAILED and trials[-1].reason == "interrupted (KeyboardInterrupt)"
-    assert all(t.state is TrialState.COMPLETE for t in trials[:-1]) and len(trials) >= 2
-    done = len(trials) - 1
-    # Re-running resumes the same study and counts the finished trials toward the budget.
-    out = subprocess.run(
-        [PYTHON, "-m", "hyperlab", "tune", "s.yaml", "--trials", str(done + 1), "--epochs", "1"],
-        env=env,
-        cwd=in_tmp,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    interrupted = [t for t in trials if t.state is TrialState.FAILED]
+    assert [t.reason for t in interrupted] == ["interrupted (KeyboardInterrupt)"] * len(interrupted)
+    assert interrupted and all(t.state in (TrialState.COMPLETE, TrialState.FAILED) for t in trials)
+    started = len(trials)
+    # Re-running resumes the same study: the interrupted trial runs again with its params
+    # (a retry, which the budget does not count), nothing else starts.
+    out = subprocess.run([PYTHON, "-m", "hyperlab", "tune", "s.yaml", "--trials", str(started), "--epochs", "1"],
+                         env=env, cwd=in_tmp, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert f"{done} done before" in out.stdout
+    assert f"{started} trials, {started} started before" in out.stdout
     after = Study("sigint", storage="sqlite:///hyperlab.db").trials
-    assert len(after) == len(trials) + 1 and after[-1].state is TrialState.COMPLETE
+    assert len(after) == started + len(interrupted)
+    for lost in interrupted:
+        retry = next(t for t in after if t.retry_of == lost.id)
+        assert retry.state is TrialState.COMPLETE and retry.params == lost.params
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX entry point")

@@ -59,40 +59,47 @@ def _run_job(config: Any, *, trials: int | None, timeout: float | None, png: Pat
     from rich.live import Live
 
     from hyperlab.cli._live import LiveView
-    from hyperlab.tune import TuneJob, counted_trials
+    from hyperlab.runners import InlineRunner
+    from hyperlab.tune import TuneJob
 
     job = TuneJob(config)
     data = job.data  # checked before the study is opened: a bad file leaves nothing behind
     study = job.study
     total = trials or config.trials
-    done_before = counted_trials(study.trials)
+    before = study.storage.get_study(study.name).n_budgeted
+    runner = config.runner_object()
     console.print(f"[bold]study[/] {config.name}  [dim]({config.storage})[/]")
     console.print(f"[bold]data[/]  {data.describe()}")
-    console.print(f"[bold]goal[/]  {config.direction} {config.metric}; {total} trials, {done_before} done before")
-    view = LiveView(study, total, done_before, config.metric, job.maximize)
-    objective = job.objective()
+    console.print(
+        f"[bold]goal[/]  {config.direction} {config.metric}; {total} trials, {before} started before; "
+        f"{runner.describe()}" + (f", {study.scheduler.describe()}" if study.scheduler else "")
+    )
+    view = LiveView(study, total, config.metric, job.maximize)
+    factory = job.objective_factory(runner)
+    if isinstance(runner, InlineRunner):  # one process: the view can follow every epoch
+        objective = factory()
 
-    def watched(trial: Any) -> Any:
-        plain = trial.report
+        def watched(trial: Any) -> Any:
+            plain = trial.report
 
-        def report(step: int, **metrics: float) -> None:
-            plain(step, **metrics)
-            view.on_report(trial, step, metrics)
+            def report(step: int, **metrics: float) -> None:
+                plain(step, **metrics)
+                view.on_report(trial, step, metrics)
 
-        trial.report = report
-        return objective(trial)
+            trial.report = report
+            return objective(trial)
+
+        factory = lambda: watched  # noqa: E731
 
     started = time.monotonic()
     try:
         with Live(view, console=console, refresh_per_second=4, transient=False):
-            remaining = job.remaining(total)
-            if remaining:
-                study.optimize(watched, remaining, timeout=timeout or config.timeout, callbacks=[view.on_trial])
+            runner.run(study, factory, job.policy(trials=trials, timeout=timeout), on_poll=view.poll)
     except KeyboardInterrupt:
-        stored = counted_trials(study.trials)
+        record = study.storage.get_study(study.name)
         err_console.print(
-            f"\n[yellow]Stopped.[/] {stored} of {total} trials are stored; the running one is marked failed "
-            f"(interrupted). Run the same command again to resume."
+            f"\n[yellow]Stopped.[/] {record.n_budgeted} of {total} trials were started and are stored; the running "
+            "ones are marked failed (interrupted). Run the same command again to resume: they are run again."
         )
         raise typer.Exit(130) from None
     console.print(f"\n[dim]ran for {time.monotonic() - started:.1f} s[/]")
@@ -319,7 +326,11 @@ def _show_trial(t: Any) -> None:
     if t.reason:
         console.print(f"[bold]reason[/]\n{t.reason}")
     if t.user_attrs:
-        console.print(f"[bold]user attributes[/] {json.dumps(t.user_attrs)}")
+        console.print(f"[bold]user attributes[/] {json.dumps(t.user_attrs)}", markup=False, highlight=False)
+    if t.system_attrs:
+        console.print(f"[bold]scheduler and worker[/] {json.dumps(t.system_attrs)}", markup=False, highlight=False)
+    if t.retry_of is not None:
+        console.print(f"[bold]retry of[/] trial {t.retry_of}")
     if t.curve:
         names = list(dict.fromkeys(k for m in t.curve.values() for k in m))
         table = Table(title="curve")

@@ -14,6 +14,12 @@ from hyperlab.study import Study
 from hyperlab.trial import Trial, TrialState
 
 
+def _waits_for_retry(t: Trial) -> bool:
+    from hyperlab.study import INTERRUPTED, WORKER_LOST
+
+    return t.state is TrialState.FAILED and (t.reason or "").startswith((WORKER_LOST, INTERRUPTED))
+
+
 def _short(params: dict[str, Any], limit: int = 6) -> str:
     parts = []
     for k, v in list(params.items())[:limit]:
@@ -25,17 +31,10 @@ def _short(params: dict[str, Any], limit: int = 6) -> str:
 class LiveView:
     """A rich renderable updated by study callbacks and per-epoch reports."""
 
-    def __init__(self, study: Study, total: int, done_before: int, metric: str, maximize: bool) -> None:
+    def __init__(self, study: Study, total: int, metric: str, maximize: bool) -> None:
         self.study, self.metric, self.maximize = study, metric, maximize
         self.counts: Counter[TrialState] = Counter()
-        for t in study.trials:
-            if t.state.is_finished:
-                self.counts[t.state] += 1
         self.best: Trial | None = None
-        try:
-            self.best = study.best_trial
-        except Exception:
-            self.best = None
         self.current: str = ""
         self.progress = Progress(
             TextColumn("[bold]trials"),
@@ -46,25 +45,30 @@ class LiveView:
             TextColumn("eta"),
             TimeRemainingColumn(),
         )
-        self.task = self.progress.add_task("trials", total=total, completed=done_before)
-        self.started = time.monotonic()
+        self.task = self.progress.add_task("trials", total=total, completed=0)
+        self._last_poll = 0.0
+        self.poll(study, force=True)
+
+    def poll(self, study: Study, force: bool = False) -> None:
+        """Refresh counts and the best trial from the store (at most twice a second)."""
+        now = time.monotonic()
+        if not force and now - self._last_poll < 0.5:
+            return
+        self._last_poll = now
+        from hyperlab.analysis.curves import best_trial
+
+        trials = study.trials
+        self.counts = Counter(t.state for t in trials)
+        self.best = best_trial(trials, self.maximize)
+        # Done: every finished trial that is not waiting for a retry (lost, interrupted).
+        retried = {t.retry_of for t in trials if t.retry_of is not None}
+        done = sum(1 for t in trials if t.state.is_finished and t.id not in retried and not _waits_for_retry(t))
+        self.progress.update(self.task, completed=done)
 
     def on_report(self, trial: Trial, step: int, metrics: dict[str, float]) -> None:
         value = metrics.get(self.metric)
         shown = f"{value:.4g}" if value is not None else "-"
         self.current = f"trial {trial.id}: epoch {step}, {self.metric} {shown}"
-
-    def on_trial(self, study: Study, trial: Trial) -> None:
-        self.counts[trial.state] += 1
-        self.progress.advance(self.task)
-        if trial.state is TrialState.COMPLETE and trial.value is not None and self._better(trial.value):
-            self.best = trial
-        self.current = ""
-
-    def _better(self, value: float) -> bool:
-        if self.best is None or self.best.value is None:
-            return True
-        return value > self.best.value if self.maximize else value < self.best.value
 
     def __rich__(self) -> Group:
         table = Table.grid(padding=(0, 2))
@@ -75,7 +79,7 @@ class LiveView:
             "states",
             f"[green]complete {c[TrialState.COMPLETE]}[/]  [grey50]pruned {c[TrialState.PRUNED]}[/]  "
             f"[red]diverged {c[TrialState.DIVERGED]}[/]  [orange1]failed {c[TrialState.FAILED]}[/]  "
-            f"running {1 if self.current else 0}",
+            f"[cyan]running {c[TrialState.RUNNING]}[/]",
         )
         if self.best is not None:
             table.add_row(f"best {self.metric}", f"{self.best.value:.4g}  (trial {self.best.id})")
