@@ -36,6 +36,10 @@ class SampleContext:
         direction: "minimize" or "maximize".
         attrs: the study's attributes; assigning a key stores it durably. Samplers keep
             their state here (the coarse-to-fine boxes), so it survives restarts.
+
+    ``pending`` gives the trials still running (in other workers): a model-based
+    sampler should not propose their points again. Random, Sobol' and grid points
+    differ by construction (trial n gets point n).
     """
 
     space: Space
@@ -45,6 +49,11 @@ class SampleContext:
     history: Sequence[Trial]
     direction: str
     attrs: MutableMapping[str, Any]
+
+    @property
+    def pending(self) -> list[Trial]:
+        """The trials running now (their points are taken)."""
+        return [t for t in self.history if not t.state.is_finished]
 
 
 class Sampler(ABC):

@@ -22,6 +22,7 @@ __all__ = [
     "evaluate",
     "measure_test",
     "make_objective",
+    "ObjectiveFactory",
     "METRICS",
 ]
 
@@ -36,6 +37,7 @@ _WHERE = {
     "evaluate": "trainer",
     "measure_test": "trainer",
     "make_objective": "objective",
+    "ObjectiveFactory": "objective",
     "METRICS": "objective",
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from hyperlab.train.data import Dataset
@@ -10,7 +11,7 @@ from hyperlab.train.hparams import TrainConfig
 from hyperlab.train.trainer import Diverged, train
 from hyperlab.trial import Trial, TrialDiverged
 
-__all__ = ["make_objective", "METRICS", "metric_direction"]
+__all__ = ["make_objective", "METRICS", "metric_direction", "ObjectiveFactory"]
 
 # Metrics the trainer reports that a study can optimize, with their direction.
 METRICS = {
@@ -47,3 +48,25 @@ def make_objective(data: Dataset, fixed: Mapping[str, Any] | None = None, *, met
         return max(values) if maximize else min(values)
 
     return objective
+
+
+@dataclass(frozen=True)
+class ObjectiveFactory:
+    """A picklable recipe for the built-in trainer's objective, for runners whose
+    workers live in other processes: each worker loads the data itself.
+
+    Example:
+        >>> from hyperlab.runners import ProcessRunner, RunPolicy  # doctest: +SKIP
+        >>> factory = ObjectiveFactory("mnist1d", {"epochs": 30}, metric="dev_accuracy")
+        >>> ProcessRunner(2).run(study, factory, RunPolicy(max_trials=64))
+    """
+
+    source: str
+    fixed: dict[str, Any] = field(default_factory=dict)
+    metric: str = "dev_error"
+    seed: int = 0
+
+    def __call__(self) -> Any:
+        from hyperlab.train.data import load_dataset
+
+        return make_objective(load_dataset(self.source, seed=self.seed), self.fixed, metric=self.metric)
