@@ -165,8 +165,14 @@ def test_ctrl_c_leaves_a_resumable_study(in_tmp: Path, runner: str) -> None:
     started = len(trials)
     # Re-running resumes the same study: the interrupted trial runs again with its params
     # (a retry, which the budget does not count), nothing else starts.
-    out = subprocess.run([PYTHON, "-m", "hyperlab", "tune", "s.yaml", "--trials", str(started), "--epochs", "1"],
-                         env=env, cwd=in_tmp, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [PYTHON, "-m", "hyperlab", "tune", "s.yaml", "--trials", str(started), "--epochs", "1"],
+        env=env,
+        cwd=in_tmp,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     assert f"{started} trials, {started} started before" in out.stdout
     after = Study("sigint", storage="sqlite:///hyperlab.db").trials

@@ -28,8 +28,12 @@ WORKER = textwrap.dedent(
 
 def run_four(url: str, per_process: int = 250) -> list:  # type: ignore[type-arg]
     Study("shared", Space(x=Float(0.0, 1.0)), storage=url, metric="loss", seed=0)  # created once, up front
-    procs = [subprocess.Popen([PYTHON, "-c", WORKER, url, str(per_process)], env=python_env(),
-                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    procs = [
+        subprocess.Popen(
+            [PYTHON, "-c", WORKER, url, str(per_process)], env=python_env(), stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
     for p in procs:
         _, err = p.communicate(timeout=600)
         assert p.returncode == 0, err

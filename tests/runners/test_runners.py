@@ -29,8 +29,9 @@ def study_at(tmp_path: Path, name: str = "caviar") -> Study:
 def test_process_pool_runs_the_budget_once(tmp_path: Path) -> None:
     study = study_at(tmp_path)
     polls = []
-    ProcessRunner(parallel=2).run(study, slow_factory(3, 0.02), RunPolicy(max_trials=12),
-                                  on_poll=lambda s: polls.append(1))
+    ProcessRunner(parallel=2).run(
+        study, slow_factory(3, 0.02), RunPolicy(max_trials=12), on_poll=lambda s: polls.append(1)
+    )
     trials = study.trials
     assert [t.id for t in trials] == list(range(12))
     assert all(t.state is TrialState.COMPLETE and list(t.curve) == [0, 1, 2] for t in trials)
@@ -60,7 +61,9 @@ def test_workers_that_cannot_start_are_reported(tmp_path: Path) -> None:
     from tests.runners import objectives
 
     with pytest.raises(RunnerError, match="2 worker processes exited with code 1 before starting a trial"):
-        ProcessRunner(2).run(study_at(tmp_path), functools.partial(objectives.fails_at_startup), RunPolicy(max_trials=2))
+        ProcessRunner(2).run(
+            study_at(tmp_path), functools.partial(objectives.fails_at_startup), RunPolicy(max_trials=2)
+        )
 
 
 def test_a_killed_worker_fails_its_trial_which_is_retried(tmp_path: Path) -> None:
@@ -91,11 +94,16 @@ def test_a_killed_worker_fails_its_trial_which_is_retried(tmp_path: Path) -> Non
 
 
 def test_policy_validation() -> None:
-    with pytest.raises(InvalidArgumentError, match=re.escape("The 'grace' setting (1 s) must be longer than the heartbeat interval (5 s)")):
+    with pytest.raises(
+        InvalidArgumentError,
+        match=re.escape("The 'grace' setting (1 s) must be longer than the heartbeat interval (5 s)"),
+    ):
         RunPolicy(max_trials=1, heartbeat=5, grace=1)
     with pytest.raises(InvalidArgumentError, match="The 'max_trials' setting must be a non-negative integer. Got -1"):
         RunPolicy(max_trials=-1)
-    with pytest.raises(InvalidArgumentError, match="The 'parallel' parameter of ProcessRunner must be a positive integer"):
+    with pytest.raises(
+        InvalidArgumentError, match="The 'parallel' parameter of ProcessRunner must be a positive integer"
+    ):
         ProcessRunner(0)
 
 
@@ -120,7 +128,7 @@ def test_a_killed_tuner_restarts_and_finishes_with_nothing_lost(tmp_path: Path) 
             time.sleep(0.3)
             try:
                 trials = Study("killed", storage=url).trials
-            except Exception:  # noqa: BLE001 - not created yet
+            except Exception:
                 continue
             if sum(t.state is TrialState.COMPLETE for t in trials) >= 3 and any(
                 t.state is TrialState.RUNNING and t.curve for t in trials
@@ -131,6 +139,7 @@ def test_a_killed_tuner_restarts_and_finishes_with_nothing_lost(tmp_path: Path) 
     finally:
         if proc.poll() is None:
             proc.kill()
+    time.sleep(3)  # the orphaned workers notice within a second that their tuner is gone, and exit
     before = Study("killed", storage=url).trials
     orphans = [t.id for t in before if t.state is TrialState.RUNNING]
     assert orphans, "the tuner was not killed mid-trial"
@@ -149,3 +158,43 @@ def test_a_killed_tuner_restarts_and_finishes_with_nothing_lost(tmp_path: Path) 
     assert len([t for t in after if t.retry_of is None]) == 10
     assert all(t.state is not TrialState.RUNNING for t in after)
     assert sum(t.state is TrialState.COMPLETE for t in after) == 10
+
+
+def test_builtin_trainer_in_worker_processes(tmp_path: Path) -> None:
+    from hyperlab.train import ObjectiveFactory
+
+    study = Study(
+        "iris",
+        Space(learning_rate=Float(1e-3, 1e-1, scale="log")),
+        storage=f"sqlite:///{tmp_path / 'i.db'}",
+        metric="dev_accuracy",
+        direction="maximize",
+        seed=0,
+    )
+    ProcessRunner(2).run(
+        study,
+        ObjectiveFactory("sklearn:iris", {"epochs": 2, "hidden_units": 8}, metric="dev_accuracy"),
+        RunPolicy(max_trials=3),
+    )
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+    assert all(set(t.curve) == {0, 1} for t in study.trials)
+
+
+def test_samplers_see_pending_trials() -> None:
+    from hyperlab.samplers import RandomSampler, SampleContext
+
+    seen: list[list[int]] = []
+
+    class Spy(RandomSampler):
+        uses_history = True
+
+        def suggest(self, ctx: SampleContext) -> list[float]:
+            seen.append([t.id for t in ctx.pending])
+            return super().suggest(ctx)
+
+    study = Study("p", SPACE, storage="memory", sampler=Spy(), seed=0)
+    a = study.ask()
+    study.ask()
+    study.tell(a, 1.0)
+    study.ask()
+    assert seen == [[], [0], [1]]

@@ -16,8 +16,15 @@ SPACE = Space(x=Float(0.0, 1.0))
 
 def population(values: list[float], scheduler, *, maximize: bool = False, epochs: int = 9) -> Study:  # type: ignore[no-untyped-def]
     """Trial i reports ``values[i]`` at every epoch; trials run one after another."""
-    study = Study("pop", SPACE, storage="memory", metric="loss", direction="maximize" if maximize else "minimize",
-                  scheduler=scheduler, seed=0)
+    study = Study(
+        "pop",
+        SPACE,
+        storage="memory",
+        metric="loss",
+        direction="maximize" if maximize else "minimize",
+        scheduler=scheduler,
+        seed=0,
+    )
 
     def objective(trial):  # type: ignore[no-untyped-def]
         v = values[trial.id]
@@ -106,12 +113,24 @@ def test_divergence_is_always_stopped() -> None:
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: ASHAScheduler(reduction_factor=1), "The 'reduction_factor' parameter of ASHAScheduler must be an integer >= 2. Got 1 instead."),
-        (lambda: ASHAScheduler(min_resource=0), "The 'min_resource' parameter of ASHAScheduler must be an integer >= 1. Got 0 instead."),
+        (
+            lambda: ASHAScheduler(reduction_factor=1),
+            "The 'reduction_factor' parameter of ASHAScheduler must be an integer >= 2. Got 1 instead.",
+        ),
+        (
+            lambda: ASHAScheduler(min_resource=0),
+            "The 'min_resource' parameter of ASHAScheduler must be an integer >= 1. Got 0 instead.",
+        ),
         (lambda: HyperbandScheduler(), "The 'max_resource' parameter of HyperbandScheduler is required"),
-        (lambda: MedianScheduler(n_startup_trials=0), "The 'n_startup_trials' parameter of MedianScheduler must be an integer >= 1"),
+        (
+            lambda: MedianScheduler(n_startup_trials=0),
+            "The 'n_startup_trials' parameter of MedianScheduler must be an integer >= 1",
+        ),
         (lambda: Study("s", SPACE, storage="memory", scheduler=ASHAScheduler()), "has a scheduler but no metric"),
-        (lambda: Study("s", SPACE, storage="memory", scheduler="asha"), "The 'scheduler' parameter of Study must be a Scheduler"),  # type: ignore[arg-type]
+        (
+            lambda: Study("s", SPACE, storage="memory", scheduler="asha"),
+            "The 'scheduler' parameter of Study must be a Scheduler",
+        ),  # type: ignore[arg-type]
     ],
 )
 def test_bad_scheduler_arguments(make, message: str) -> None:  # type: ignore[no-untyped-def]
@@ -127,12 +146,13 @@ def test_asha_on_digits_keeps_the_best_with_far_fewer_epochs() -> None:
     fixed = {"epochs": 18, "n_layers": 1, "batch_size": 128}
     results = {}
     for name, scheduler in (("none", None), ("asha", ASHAScheduler(3, 2, 18))):
-        study = Study(name, space, storage="memory", metric="dev_accuracy", direction="maximize",
-                      scheduler=scheduler, seed=3)
+        study = Study(
+            name, space, storage="memory", metric="dev_accuracy", direction="maximize", scheduler=scheduler, seed=3
+        )
         study.optimize(make_objective(data, fixed, metric="dev_accuracy"), n_trials=24)
         epochs = sum(len(t.curve) for t in study.trials)
         results[name] = (study.best_value, epochs, study.best_trial.params)
-    best_none, epochs_none, params_none = results["none"]
-    best_asha, epochs_asha, params_asha = results["asha"]
+    best_none, epochs_none, _ = results["none"]
+    best_asha, epochs_asha, _ = results["asha"]
     assert best_asha >= best_none - 0.01, results
     assert epochs_asha < 0.5 * epochs_none, results

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from hyperlab import Float, Space, Study, TrialState
+from hyperlab._optimize import run_one
 from hyperlab.errors import InvalidArgumentError
 from hyperlab.train import Diverged, TrainConfig, load_dataset, make_objective, train
 from hyperlab.train.model import build_mlp
-from hyperlab._optimize import run_one
 from hyperlab.train.trainer import CourseMomentum, learning_rate_at, measure_test
 
 

@@ -1,0 +1,246 @@
+"""Caviar: many models trained in parallel, hopeless ones stopped early. hyperlab vs Optuna.
+
+    .venv/bin/python caviar.py                                   # the issue's setting: 64 trials x 30 epochs
+    .venv/bin/python caviar.py --datasets mnist1d --seeds 0 1 2
+    .venv/bin/python caviar.py --trials 16 --epochs 8 --datasets sklearn:digits   # a quick look
+    .venv/bin/python caviar.py --ray-overhead 200                # Ray's per-trial overhead only
+
+Side by side in one run, on the course's search space (hyperlab.course_space) and the
+built-in MLP trainer, for each dataset and seed:
+
+* hyperlab, sequential (random search, InlineRunner);
+* hyperlab, ``processes`` with 2 workers (random search);
+* hyperlab, ``processes`` with 2 workers + ASHA (eta 3, rungs from 1 epoch);
+* Optuna, TPE, sequential, on the same trainer and the same space (log scales; 1 - beta
+  on a log scale; the same conditions);
+* Optuna, TPE + HyperbandPruner (min 1, max = epochs, eta 3), sequential.
+
+Every trial reports dev accuracy each epoch. Reported: wall time, epochs trained, best
+dev accuracy, and the time each configuration first reached Optuna-TPE-sequential's
+final best dev accuracy (the target). Storage: SQLite in a temporary folder for all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import hyperlab as hl
+from hyperlab.runners import InlineRunner, ProcessRunner, RayRunner, RunPolicy
+from hyperlab.schedulers import ASHAScheduler
+from hyperlab.space import Choice, Fixed, Float, Int
+from hyperlab.train import Diverged, ObjectiveFactory, TrainConfig, load_dataset, train
+
+METRIC = "dev_accuracy"
+
+
+def curve_from_hyperlab(study: hl.Study, start: float) -> tuple[int, list[tuple[float, float]]]:
+    """Epochs trained, and (seconds since ``start``, best dev accuracy) per finished trial.
+    ``start`` is when the runner was called: worker start-up counts against hyperlab."""
+    trials = study.trials
+    epochs = sum(len(t.curve) for t in trials)
+    points = sorted(
+        ((t.ended or 0.0) - start, max(v for _, v in t.metric(METRIC)))
+        for t in trials
+        if t.metric(METRIC) and t.ended is not None
+    )
+    return epochs, points
+
+
+def run_hyperlab(kind: str, source: str, epochs: int, trials: int, seed: int, folder: Path) -> dict[str, Any]:
+    scheduler = ASHAScheduler(3, 1, epochs) if kind.endswith("asha") else None
+    study = hl.Study(
+        f"{kind}-{source}-{seed}",
+        hl.course_space(),
+        storage=f"sqlite:///{folder / 'h.db'}",
+        metric=METRIC,
+        direction="maximize",
+        scheduler=scheduler,
+        seed=seed,
+    )
+    factory = ObjectiveFactory(source, {"epochs": epochs, "seed": seed}, metric=METRIC, seed=seed)
+    runner = InlineRunner() if kind == "hyperlab-seq" else ProcessRunner(2)
+    t0 = time.time()
+    runner.run(study, factory, RunPolicy(max_trials=trials))
+    wall = time.time() - t0
+    n_epochs, points = curve_from_hyperlab(study, t0)
+    return {"wall": wall, "epochs": n_epochs, "points": points}
+
+
+def _optuna_params(trial: Any, space: hl.Space) -> dict[str, Any]:
+    """The course space through Optuna's define-by-run API, on the same scales."""
+    params: dict[str, Any] = {}
+    for name in space.evaluation_order:
+        p = space[name]
+        if not space.is_active(name, params):
+            continue
+        if isinstance(p, Fixed):
+            params[name] = p.value
+        elif isinstance(p, Choice):
+            params[name] = trial.suggest_categorical(name, list(p.options))
+        elif isinstance(p, Int):
+            params[name] = trial.suggest_int(name, p.low, p.high, log=p.scale == "log")
+        elif isinstance(p, Float) and p.scale == "reverse_log":
+            params[name] = 1.0 - trial.suggest_float(f"1-{name}", 1.0 - p.high, 1.0 - p.low, log=True)
+        elif isinstance(p, Float):
+            params[name] = trial.suggest_float(name, p.low, p.high, log=p.scale == "log")
+    return {k: params[k] for k in space.names if k in params}
+
+
+def run_optuna(kind: str, source: str, epochs: int, trials: int, seed: int, folder: Path) -> dict[str, Any]:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    data = load_dataset(source, seed=seed)
+    space = hl.course_space()
+    pruner = (
+        optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs, reduction_factor=3)
+        if kind == "optuna-hyperband"
+        else optuna.pruners.NopPruner()
+    )
+    study = optuna.create_study(
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=pruner,
+        storage=f"sqlite:///{folder / 'o.db'}",
+        study_name=f"{kind}-{source}-{seed}",
+    )
+    n_epochs = 0
+    points: list[tuple[float, float]] = []
+    t0 = time.time()
+
+    def objective(trial: Any) -> float:
+        nonlocal n_epochs
+        config = TrainConfig.from_params({"epochs": epochs, "seed": seed, **_optuna_params(trial, space)})
+        best = 0.0
+
+        def report(epoch: int, metrics: dict[str, float]) -> None:
+            nonlocal n_epochs, best
+            n_epochs += 1
+            best = max(best, metrics[METRIC])
+            trial.report(metrics[METRIC], epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+
+        try:
+            train(config, data, report=report)
+        except Diverged:
+            return float("nan")
+        except optuna.TrialPruned:
+            points.append((time.time() - t0, best))
+            raise
+        points.append((time.time() - t0, best))
+        return best
+
+    study.optimize(objective, n_trials=trials)
+    return {"wall": time.time() - t0, "epochs": n_epochs, "points": points}
+
+
+def time_to(points: list[tuple[float, float]], target: float) -> float | None:
+    best = -1.0
+    for t, v in sorted(points):
+        best = max(best, v)
+        if best >= target - 1e-12:
+            return t
+    return None
+
+
+def ray_overhead(n: int) -> None:
+    """Seconds per trial of a trivial objective: Ray runner vs inline, same SQLite store."""
+    import functools
+
+    def trivial(trial: Any) -> float:
+        trial.report(0, loss=trial.params["x"])
+        return float(trial.params["x"])
+
+    space = hl.Space(x=hl.Float(0.0, 1.0))
+    with tempfile.TemporaryDirectory() as folder:
+        results = {}
+        for name, runner in (
+            ("inline", InlineRunner()),
+            ("processes(2)", ProcessRunner(2)),
+            ("ray(2 cpus)", RayRunner(num_cpus=2)),
+        ):
+            study = hl.Study(name, space, storage=f"sqlite:///{Path(folder) / 'r.db'}", metric="loss", seed=0)
+            t0 = time.time()
+            runner.run(study, functools.partial(_identity, trivial), RunPolicy(max_trials=n))
+            results[name] = (time.time() - t0) / n
+        for name, per in results.items():
+            print(f"  {name:>12}: {per * 1e3:8.2f} ms per trial (wall, incl. start-up, {n} trials)")
+
+
+def _identity(objective: Any) -> Any:
+    return objective
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--datasets", nargs="+", default=["sklearn:digits", "mnist1d"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--trials", type=int, default=64)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument(
+        "--kinds",
+        nargs="+",
+        default=["optuna-tpe", "optuna-hyperband", "hyperlab-seq", "hyperlab-proc2", "hyperlab-proc2-asha"],
+    )
+    parser.add_argument("--ray-overhead", type=int, default=0, help="only measure Ray's per-trial overhead")
+    parser.add_argument("--json", type=Path, help="also write the raw results here")
+    args = parser.parse_args()
+    logging.disable(logging.WARNING)
+    if args.ray_overhead:
+        ray_overhead(args.ray_overhead)
+        return 0
+    import optuna
+
+    print(
+        f"hyperlab {hl.__version__}, optuna {optuna.__version__}, {os.cpu_count()} cores; "
+        f"{args.trials} trials x {args.epochs} epochs, course space, metric {METRIC}"
+    )
+    raw: dict[str, Any] = {}
+    for source in args.datasets:
+        load_dataset(source)  # generate / cache once, outside the timings
+        for seed in args.seeds:
+            rows = {}
+            for kind in args.kinds:
+                with tempfile.TemporaryDirectory() as folder:
+                    run = run_optuna if kind.startswith("optuna") else run_hyperlab
+                    rows[kind] = run(kind, source, args.epochs, args.trials, seed, Path(folder))
+                print(f"  ran {kind} on {source} seed {seed}: {rows[kind]['wall']:.0f} s", file=sys.stderr, flush=True)
+            target = max(v for _, v in rows["optuna-tpe"]["points"]) if "optuna-tpe" in rows else None
+            print(f"\n{source}, seed {seed}" + (f"; target = Optuna TPE's best {target:.4f}" if target else ""))
+            print(f"{'':>20} {'wall s':>8} {'epochs':>7} {'best dev acc':>13} {'t to target s':>14}")
+            for kind, r in rows.items():
+                best = max(v for _, v in r["points"])
+                tt = time_to(r["points"], target) if target is not None else None
+                shown = f"{tt:.1f}" if tt is not None else "never"
+                print(f"{kind:>20} {r['wall']:8.1f} {r['epochs']:7d} {best:13.4f} {shown:>14}")
+            if target is not None and "hyperlab-proc2-asha" in rows:
+                tt = time_to(rows["hyperlab-proc2-asha"]["points"], target)
+                ratio = "n/a" if tt is None else f"{tt / rows['optuna-tpe']['wall']:.3f}"
+                print(f"processes + ASHA time to target / Optuna TPE wall time: {ratio}")
+            raw[f"{source}/{seed}"] = rows
+    if len(args.seeds) > 1:
+        print("\nmedians over seeds")
+        for source in args.datasets:
+            for kind in args.kinds:
+                runs = [raw[f"{source}/{s}"][kind] for s in args.seeds]
+                print(
+                    f"{source:>16} {kind:>20}: wall {statistics.median(r['wall'] for r in runs):7.1f} s, "
+                    f"best {statistics.median(max(v for _, v in r['points']) for r in runs):.4f}"
+                )
+    if args.json:
+        args.json.write_text(json.dumps(raw))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
