@@ -26,6 +26,14 @@ class SobolSampler(Sampler):
         self._position = 0
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Workers in other processes get a fresh engine (and lock): trial n is point n
+        # whoever draws it, so nothing of this process's position needs to travel.
+        return {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__()  # type: ignore[misc]
+
     def suggest(self, ctx: SampleContext) -> Sequence[float]:
         from scipy.stats import qmc
 

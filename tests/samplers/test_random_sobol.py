@@ -36,3 +36,15 @@ def test_sobol_covers_the_cube_better_than_random() -> None:
         sobol = qmc.discrepancy(_units(SobolSampler(), seed, 64))
         rand = qmc.discrepancy(_units(RandomSampler(), seed, 64))
         assert sobol < rand, (seed, sobol, rand)
+
+
+def test_every_sampler_travels_to_worker_processes() -> None:
+    """Runners pickle the study's sampler for their workers; the copy draws the same points."""
+    import pickle
+
+    from hyperlab import CoarseToFineSampler, GridSampler
+
+    for sampler in (RandomSampler(), SobolSampler(), GridSampler(3), CoarseToFineSampler(4)):
+        _units(sampler, 2, 5)  # used once, so it holds its caches
+        copy = pickle.loads(pickle.dumps(sampler))
+        assert np.array_equal(_units(copy, 2, 5), _units(sampler, 2, 5))
