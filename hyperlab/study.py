@@ -6,11 +6,12 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from hyperlab._attrs import OverlayAttrs, StudyAttrs
 from hyperlab.errors import (
     InvalidArgumentError,
     NoCompletedTrialError,
@@ -48,52 +49,6 @@ class Objective(Protocol):
     """A user's training run: reads ``trial.params``, reports each epoch, returns the metric."""
 
     def __call__(self, trial: Trial) -> float | None: ...
-
-
-class _StudyAttrs(MutableMapping[str, Any]):
-    """The study's attributes; each assignment is written to the store at once."""
-
-    def __init__(self, storage: Storage, study_id: int) -> None:
-        self._storage, self._id = storage, study_id
-        self._data = storage.get_study_attrs(study_id)
-
-    def __getitem__(self, key: str) -> Any:
-        return self._data[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self._storage.set_study_attr(self._id, key, value)
-        self._data[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        raise InvalidArgumentError("Study attributes cannot be deleted; overwrite the key instead.")
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-
-class _OverlayAttrs(MutableMapping[str, Any]):
-    """Reads through to the study's attributes; writes land in ``pending``."""
-
-    def __init__(self, base: Mapping[str, Any], pending: dict[str, Any]) -> None:
-        self._base, self._pending = base, pending
-
-    def __getitem__(self, key: str) -> Any:
-        return self._pending[key] if key in self._pending else self._base[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self._pending[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        raise InvalidArgumentError("Study attributes cannot be deleted; overwrite the key instead.")
-
-    def __iter__(self) -> Iterator[str]:
-        return iter({**dict.fromkeys(self._base), **dict.fromkeys(self._pending)})
-
-    def __len__(self) -> int:
-        return len({*self._base, *self._pending})
 
 
 def _fresh_seed() -> int:
@@ -203,7 +158,7 @@ class Study:
         self.direction: str = record.direction
         self.metric: str | None = record.metric
         self.seed: int = record.seed
-        self._attrs: _StudyAttrs | None = None
+        self._attrs: StudyAttrs | None = None
         if self.scheduler is not None and self.metric is None:
             raise InvalidArgumentError(
                 f"Study '{name}' has a scheduler but no metric: give metric=... (the reported metric it judges)."
@@ -234,7 +189,7 @@ class Study:
     def attrs(self) -> MutableMapping[str, Any]:
         """The study's stored attributes (sampler and scheduler state, user notes)."""
         if self._attrs is None:
-            self._attrs = _StudyAttrs(self.storage, self._study_id)
+            self._attrs = StudyAttrs(self.storage, self._study_id)
         return self._attrs
 
     def ask(
@@ -277,7 +232,7 @@ class Study:
             # buffered here and stored after it commits (a second writer would wait on
             # the first one's lock).
             pending = {}
-            view = _OverlayAttrs(self.attrs, pending)
+            view = OverlayAttrs(self.attrs, pending)
 
             def make(number: int) -> dict[str, Any]:
                 pending.clear()

@@ -17,7 +17,7 @@ from hyperlab import Study, TrialState
 from hyperlab.cli import main
 from tests.helpers import PYTHON, python_env
 
-TINY = ["--trials", "2", "--epochs", "2"]
+TINY = ["--trials", "2", "--epochs", "2", "--parallel", "2"]
 
 
 @pytest.fixture(autouse=True)

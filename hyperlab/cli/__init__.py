@@ -143,14 +143,22 @@ def tune(
         float | None, typer.Option(help="Stop starting trials after this many seconds.", min=0.001)
     ] = None,
     epochs: Annotated[int | None, typer.Option(help="Override train.epochs.", min=1)] = None,
+    parallel: Annotated[
+        int | None, typer.Option(help="Workers running trials at once (overrides runner.parallel).", min=1)
+    ] = None,
     png: Annotated[Path | None, typer.Option(help="Where to write the curves PNG (default NAME-curves.png).")] = None,
 ) -> None:
     """Run the study a YAML file describes; re-running it resumes the study."""
-    from hyperlab.config import load_config
+    from hyperlab.config import ProcessesSpec, RaySpec, load_config
 
     config = load_config(study_file)
     if epochs is not None:
         config.train["epochs"] = epochs
+    if parallel is not None:
+        if isinstance(config.runner, RaySpec):
+            config.runner = config.runner.model_copy(update={"parallel": parallel})
+        else:
+            config.runner = ProcessesSpec(type="processes", parallel=parallel)
     _run_job(config, trials=trials, timeout=timeout, png=png)
 
 
