@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ import yaml
 
 from hyperlab import Study, TrialState
 from hyperlab.cli import main
-from tests.helpers import PYTHON, python_env
+from tests.helpers import PYTHON, python_env, wait_for_trials
 
 TINY = ["--trials", "2", "--epochs", "2", "--parallel", "2"]
 
@@ -142,15 +141,7 @@ def test_ctrl_c_leaves_a_resumable_study(in_tmp: Path, runner: str) -> None:
         text=True,
     )
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            time.sleep(0.5)
-            try:
-                study = Study("sigint", storage="sqlite:///hyperlab.db")
-                if any(t.state is TrialState.COMPLETE for t in study.trials):
-                    break
-            except Exception:
-                continue
+        wait_for_trials("sigint", "sqlite:///hyperlab.db", lambda ts: any(t.state is TrialState.COMPLETE for t in ts))
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:

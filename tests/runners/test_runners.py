@@ -16,7 +16,7 @@ from hyperlab import Float, Space, Study, TrialState
 from hyperlab.errors import InvalidArgumentError
 from hyperlab.runners import InlineRunner, ProcessRunner, RunPolicy
 from hyperlab.runners._processes import RunnerError
-from tests.helpers import PYTHON, python_env
+from tests.helpers import PYTHON, python_env, wait_for_trials
 from tests.runners.objectives import slow_factory
 
 SPACE = Space(x=Float(0.0, 1.0))
@@ -123,17 +123,14 @@ def test_a_killed_tuner_restarts_and_finishes_with_nothing_lost(tmp_path: Path) 
     url = f"sqlite:///{tmp_path / 'k.db'}"
     proc = subprocess.Popen([PYTHON, "-c", TUNER, url], env=python_env())
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            time.sleep(0.3)
-            try:
-                trials = Study("killed", storage=url).trials
-            except Exception:
-                continue
-            if sum(t.state is TrialState.COMPLETE for t in trials) >= 3 and any(
-                t.state is TrialState.RUNNING and t.curve for t in trials
-            ):
-                break
+        wait_for_trials(
+            "killed",
+            url,
+            lambda ts: (
+                sum(t.state is TrialState.COMPLETE for t in ts) >= 3
+                and any(t.state is TrialState.RUNNING and t.curve for t in ts)
+            ),
+        )
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
     finally:

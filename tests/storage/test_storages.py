@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from hyperlab.storage import MemoryStorage, SQLStorage, get_storage
 from hyperlab.storage._sql import SCHEMA_VERSION
 from hyperlab.testing import StorageContract
 from hyperlab.trial import TrialState
-from tests.helpers import PYTHON, python_env
+from tests.helpers import PYTHON, python_env, wait_for_trials
 
 POSTGRES_URL = os.environ.get("HYPERLAB_TEST_POSTGRES")
 
@@ -123,15 +122,7 @@ def test_sigkill_mid_study_loses_no_completed_trial(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'k.db'}"
     proc = subprocess.Popen([PYTHON, "-c", KILLED_STUDY, url], env=python_env())
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            time.sleep(0.2)
-            if (tmp_path / "k.db").exists():
-                try:
-                    if len(Study("killed", storage=url).get_trials((TrialState.COMPLETE,))) >= 20:
-                        break
-                except Exception:
-                    continue
+        wait_for_trials("killed", url, lambda ts: sum(t.state is TrialState.COMPLETE for t in ts) >= 20, timeout=60)
         assert proc.poll() is None, "the study ended before it could be killed"
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
