@@ -287,15 +287,21 @@ class Study:
         return (TrialState.PRUNED, verdict.reason) if verdict.stop else None
 
     def _finished_trials(self) -> list[Trial]:
-        """Finished trials, cached: a finished trial never changes, so only newer or
-        still-running ones are read again."""
+        """The finished trials (see :meth:`fresh_trials`)."""
+        return [t for t in self.fresh_trials() if t.state.is_finished]
+
+    def fresh_trials(self) -> list[Trial]:
+        """Every trial, like :attr:`trials`, but cheap to call often (a live view, a
+        scheduler): a finished trial never changes, so it is read once and cached; only
+        trials from the first unfinished one on are read again."""
         start = 0
         while start in self._finished:
             start += 1
-        for t in self.storage.get_trials(self._study_id, from_number=start):
+        rest = self.storage.get_trials(self._study_id, from_number=start)
+        for t in rest:
             if t.state.is_finished:
                 self._finished[t.id] = t
-        return list(self._finished.values())
+        return [self._finished[n] for n in range(start)] + rest
 
     def tell(
         self,

@@ -278,3 +278,24 @@ def test_import_is_light() -> None:
     )
     out = subprocess.run([PYTHON, "-c", code], env=python_env(), capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_fresh_trials_match_trials_and_reread_only_unfinished(tmp_path: Path) -> None:
+    study = Study("fresh", SPACE, storage=f"sqlite:///{tmp_path / 'f.db'}", seed=0)
+    done = study.ask()
+    study.tell(done, 1.0)
+    running = study.ask()
+    assert study.fresh_trials() == study.trials
+    running.report(0, loss=0.5)
+    study.tell(running, 0.5)
+    assert study.fresh_trials() == study.trials  # the running one was read again
+    calls = []
+    plain = study.storage.get_trials
+    study.storage.get_trials = lambda sid, states=None, *, from_number=0: (
+        calls.append(from_number)
+        or plain(  # type: ignore[method-assign]
+            sid, states, from_number=from_number
+        )
+    )
+    study.fresh_trials()
+    assert calls == [2]  # both trials are finished and cached

@@ -57,7 +57,7 @@ class LiveView:
         self._last_poll = now
         from hyperlab.analysis.curves import best_trial
 
-        trials = study.trials
+        trials = study.fresh_trials()  # re-reads only unfinished trials
         self.counts = Counter(t.state for t in trials)
         self.best = best_trial(trials, self.maximize)
         # Done: every finished trial that is not waiting for a retry (lost, interrupted).
