@@ -11,6 +11,8 @@ built-in MLP trainer, for each dataset and seed:
 * hyperlab, sequential (random search, InlineRunner);
 * hyperlab, ``processes`` with 2 workers (random search);
 * hyperlab, ``processes`` with 2 workers + ASHA (eta 3, rungs from 1 epoch);
+* the same three with hyperlab's TPE sampler instead of random search (kinds ending
+  in ``-tpe``: ``hyperlab-seq-tpe``, ``hyperlab-proc2-tpe``, ``hyperlab-proc2-asha-tpe``);
 * Optuna, TPE, sequential, on the same trainer and the same space (log scales; 1 - beta
   on a log scale; the same conditions);
 * Optuna, TPE + HyperbandPruner (min 1, max = epochs, eta 3), sequential.
@@ -56,7 +58,8 @@ def curve_from_hyperlab(study: hl.Study, start: float) -> tuple[int, list[tuple[
 
 
 def run_hyperlab(kind: str, source: str, epochs: int, trials: int, seed: int, folder: Path) -> dict[str, Any]:
-    scheduler = ASHAScheduler(3, 1, epochs) if kind.endswith("asha") else None
+    scheduler = ASHAScheduler(3, 1, epochs) if "-asha" in kind else None
+    sampler = hl.TPESampler() if kind.endswith("-tpe") else hl.RandomSampler()
     study = hl.Study(
         f"{kind}-{source}-{seed}",
         hl.course_space(),
@@ -64,10 +67,11 @@ def run_hyperlab(kind: str, source: str, epochs: int, trials: int, seed: int, fo
         metric=METRIC,
         direction="maximize",
         scheduler=scheduler,
+        sampler=sampler,
         seed=seed,
     )
     factory = ObjectiveFactory(source, {"epochs": epochs, "seed": seed}, metric=METRIC, seed=seed)
-    runner = InlineRunner() if kind == "hyperlab-seq" else ProcessRunner(2)
+    runner = InlineRunner() if kind.startswith("hyperlab-seq") else ProcessRunner(2)
     t0 = time.time()
     runner.run(study, factory, RunPolicy(max_trials=trials))
     wall = time.time() - t0
@@ -192,7 +196,15 @@ def main() -> int:
     parser.add_argument(
         "--kinds",
         nargs="+",
-        default=["optuna-tpe", "optuna-hyperband", "hyperlab-seq", "hyperlab-proc2", "hyperlab-proc2-asha"],
+        default=[
+            "optuna-tpe",
+            "optuna-hyperband",
+            "hyperlab-seq",
+            "hyperlab-proc2",
+            "hyperlab-proc2-asha",
+            "hyperlab-seq-tpe",
+            "hyperlab-proc2-asha-tpe",
+        ],
     )
     parser.add_argument("--ray-overhead", type=int, default=0, help="only measure Ray's per-trial overhead")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
@@ -225,10 +237,11 @@ def main() -> int:
                 tt = time_to(r["points"], target) if target is not None else None
                 shown = f"{tt:.1f}" if tt is not None else "never"
                 print(f"{kind:>20} {r['wall']:8.1f} {r['epochs']:7d} {best:13.4f} {shown:>14}")
-            if target is not None and "hyperlab-proc2-asha" in rows:
-                tt = time_to(rows["hyperlab-proc2-asha"]["points"], target)
-                ratio = "n/a" if tt is None else f"{tt / rows['optuna-tpe']['wall']:.3f}"
-                print(f"processes + ASHA time to target / Optuna TPE wall time: {ratio}")
+            for kind in ("hyperlab-proc2-asha", "hyperlab-proc2-asha-tpe"):
+                if target is not None and kind in rows:
+                    tt = time_to(rows[kind]["points"], target)
+                    ratio = "never" if tt is None else f"{tt / rows['optuna-tpe']['wall']:.3f}"
+                    print(f"{kind} time to target / Optuna TPE wall time: {ratio}")
             raw[f"{source}/{seed}"] = rows
     if len(args.seeds) > 1:
         print("\nmedians over seeds")

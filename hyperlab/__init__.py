@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         RandomSampler,
         Sampler,
         SobolSampler,
+        TPESampler,
     )
     from hyperlab.study import Study
 
@@ -51,6 +52,7 @@ __all__ = [
     "GridSampler",
     "SobolSampler",
     "CoarseToFineSampler",
+    "TPESampler",
 ]
 
 _LAZY = {
@@ -60,6 +62,7 @@ _LAZY = {
     "GridSampler": "hyperlab.samplers",
     "SobolSampler": "hyperlab.samplers",
     "CoarseToFineSampler": "hyperlab.samplers",
+    "TPESampler": "hyperlab.samplers",
 }
 
 

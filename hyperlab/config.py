@@ -8,7 +8,7 @@ The file (``hyperlab init`` writes a commented one)::
     data: {source: sklearn:digits, split: {train: 0.6, dev: 0.2, test: 0.2}}
     metric: dev_error            # dev_error | dev_cost | dev_accuracy
     trials: 30
-    sampler: {type: random}      # random | grid | sobol | coarse_to_fine
+    sampler: {type: random}      # random | grid | sobol | coarse_to_fine | tpe
     train: {epochs: 20}          # hyperparameters held fixed
     search:                      # hyperparameters searched, or: search: course
       learning_rate: {type: float, low: 1.0e-4, high: 1.0, scale: log, tier: 1}
@@ -156,7 +156,15 @@ class CoarseToFineSpec(_Strict):
     n_rounds: int | None = Field(None, ge=1)
 
 
-SamplerSpec = Annotated[RandomSpec | SobolSpec | GridSpec | CoarseToFineSpec, Field(discriminator="type")]
+class TPESpec(_Strict):
+    type: Literal["tpe"]
+    n_startup: int = Field(10, ge=1)
+    n_candidates: int = Field(24, ge=1)
+    gamma: float = Field(0.15, gt=0, lt=1)
+    max_good: int = Field(25, ge=1)
+
+
+SamplerSpec = Annotated[RandomSpec | SobolSpec | GridSpec | CoarseToFineSpec | TPESpec, Field(discriminator="type")]
 
 
 class InlineSpec(_Strict):
@@ -176,7 +184,27 @@ class RaySpec(_Strict):
     cpus_per_worker: int = Field(1, ge=1)
 
 
-RunnerSpec = Annotated[InlineSpec | ProcessesSpec | RaySpec, Field(discriminator="type")]
+class FusedSpec(_Strict):
+    type: Literal["fused"]
+    population: int = Field(64, ge=1)  # trials trained together as one vectorized model
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
+    max_memory: int | str | None = None  # bytes or "4GiB"; default: half the free RAM / GPU memory
+
+    @field_validator("max_memory")
+    @classmethod
+    def _size(cls, v: int | str | None) -> int | str | None:
+        if v is None:
+            return v
+        from hyperlab.train._plan import parse_memory
+
+        try:
+            parse_memory(v)
+        except HyperlabError:
+            raise ValueError("must be a positive size such as '4GiB', '500MB' or a number of bytes") from None
+        return v
+
+
+RunnerSpec = Annotated[InlineSpec | FusedSpec | ProcessesSpec | RaySpec, Field(discriminator="type")]
 
 
 class NoScheduler(_Strict):
@@ -217,7 +245,7 @@ class StudyConfig(_Strict):
     trials: int = Field(30, ge=1)
     timeout: float | None = Field(None, gt=0)
     sampler: SamplerSpec = Field(default_factory=lambda: RandomSpec(type="random"))
-    runner: RunnerSpec = Field(default_factory=lambda: ProcessesSpec(type="processes"))
+    runner: RunnerSpec = Field(default_factory=lambda: FusedSpec(type="fused"))
     scheduler: SchedulerSpec = Field(default_factory=lambda: NoScheduler(type="none"))
     retries: int = Field(1, ge=0)  # re-runs of a trial whose worker was lost or interrupted
     heartbeat: float = Field(5.0, gt=0)  # seconds between heartbeats of a running trial
@@ -267,6 +295,11 @@ class StudyConfig(_Strict):
         r = self.runner
         if isinstance(r, InlineSpec):
             return runners.InlineRunner()
+        if isinstance(r, FusedSpec):
+            from hyperlab.train._plan import parse_memory
+
+            memory = None if r.max_memory is None else parse_memory(r.max_memory)
+            return runners.FusedRunner(r.population, device=r.device, max_memory=memory)
         if isinstance(r, RaySpec):
             return runners.RayRunner(
                 r.address, parallel=r.parallel, num_cpus=r.num_cpus, cpus_per_worker=r.cpus_per_worker
@@ -292,6 +325,8 @@ class StudyConfig(_Strict):
             return samplers.CoarseToFineSampler(s.n_per_round, top_k=s.top_k, shrink=s.shrink, n_rounds=s.n_rounds)
         if isinstance(s, SobolSpec):
             return samplers.SobolSampler()
+        if isinstance(s, TPESpec):
+            return samplers.TPESampler(s.n_startup, n_candidates=s.n_candidates, gamma=s.gamma, max_good=s.max_good)
         return samplers.RandomSampler()
 
 

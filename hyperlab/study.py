@@ -227,7 +227,7 @@ class Study:
         else:
             if self.sampler.uses_history:
                 self._attrs = None  # other processes may have moved the sampler's state on
-            history = self.trials if self.sampler.uses_history else ()
+            history = self.fresh_trials() if self.sampler.uses_history else ()
             # make() runs inside the store's transaction, so the sampler's writes are
             # buffered here and stored after it commits (a second writer would wait on
             # the first one's lock).
@@ -244,6 +244,7 @@ class Study:
                     history=history,
                     direction=self.direction,
                     attrs=view,
+                    metric=self.metric,
                 )
                 return self.space.from_unit(self.sampler.suggest(ctx))
 

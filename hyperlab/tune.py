@@ -107,8 +107,11 @@ class TuneJob:
     def objective_factory(self, runner: Runner) -> Callable[[], Objective]:
         """What builds the objective where trials run: here, the objective on the data
         already loaded; in other processes, a picklable factory that loads the data there."""
-        from hyperlab.runners import InlineRunner
+        from hyperlab.runners import FusedRunner, InlineRunner
+        from hyperlab.train.objective import LoadedObjective
 
+        if isinstance(runner, FusedRunner):
+            return LoadedObjective(self.data, {"seed": self.config.seed, **self.config.train}, self.config.metric)
         if isinstance(runner, InlineRunner):
             objective = self.objective()
             return lambda: objective

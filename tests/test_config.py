@@ -75,7 +75,11 @@ def test_defaults_and_shorthands() -> None:
         ),
         (
             {"name": "x", "sampler": "bayes"},
-            "sampler.type: got 'bayes'; valid: 'random', 'sobol', 'grid', 'coarse_to_fine'.",
+            "sampler.type: got 'bayes'; valid: 'random', 'sobol', 'grid', 'coarse_to_fine', 'tpe'.",
+        ),
+        (
+            {"name": "x", "sampler": {"type": "tpe", "gamma": 1.5}},
+            "sampler.gamma: Input should be less than 1; got 1.5.",
         ),
         (
             {"name": "x", "train": {"epoch": 3}},

@@ -20,7 +20,7 @@ data:
 metric: dev_error                # dev_error | dev_cost | dev_accuracy (maximized)
 trials: 20                       # the budget, counted over every run of this study
 # timeout: 600                   # seconds, per run
-sampler: random                  # random | sobol | grid | coarse_to_fine (or {type: grid, n_points: 5})
+sampler: random                  # random | sobol | grid | coarse_to_fine | tpe (or {type: grid, n_points: 5})
 
 train:                           # hyperparameters held fixed
   epochs: 15

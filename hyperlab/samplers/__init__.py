@@ -5,6 +5,7 @@ from hyperlab.samplers._coarse_to_fine import CoarseToFineSampler
 from hyperlab.samplers._grid import GridSampler
 from hyperlab.samplers._random import RandomSampler
 from hyperlab.samplers._sobol import SobolSampler
+from hyperlab.samplers._tpe import TPESampler
 
 __all__ = [
     "Sampler",
@@ -14,4 +15,5 @@ __all__ = [
     "GridSampler",
     "SobolSampler",
     "CoarseToFineSampler",
+    "TPESampler",
 ]

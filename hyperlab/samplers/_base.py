@@ -36,6 +36,8 @@ class SampleContext:
         direction: "minimize" or "maximize".
         attrs: the study's attributes; assigning a key stores it durably. Samplers keep
             their state here (the coarse-to-fine boxes), so it survives restarts.
+        metric: the reported metric the study optimizes (how a model-based sampler
+            compares trials a scheduler stopped at different steps), or None.
 
     ``pending`` gives the trials still running (in other workers): a model-based
     sampler should not propose their points again. Random, Sobol' and grid points
@@ -49,6 +51,7 @@ class SampleContext:
     history: Sequence[Trial]
     direction: str
     attrs: MutableMapping[str, Any]
+    metric: str | None = None
 
     @property
     def pending(self) -> list[Trial]:

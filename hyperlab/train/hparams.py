@@ -8,7 +8,7 @@ from typing import Any
 
 from hyperlab.errors import InvalidArgumentError
 
-__all__ = ["TrainConfig", "OPTIMIZERS", "DECAYS", "ACTIVATIONS", "INITS", "hyperparameter_names"]
+__all__ = ["TrainConfig", "OPTIMIZERS", "DECAYS", "ACTIVATIONS", "INITS", "hyperparameter_names", "layer_widths"]
 
 ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid")
 INITS = ("auto", "he", "xavier", "torch")
@@ -108,6 +108,13 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def layer_widths(n_layers: int, hidden_units: int | list[int]) -> list[int]:
+    """Hidden widths: one width repeated ``n_layers`` times, or a list per layer."""
+    if isinstance(hidden_units, list):
+        return list(hidden_units)
+    return [int(hidden_units)] * int(n_layers)
 
 
 def hyperparameter_names() -> list[str]:

@@ -9,16 +9,9 @@ from torch import nn
 
 __all__ = ["build_mlp", "layer_widths", "ACTIVATIONS", "INITS"]
 
-from hyperlab.train.hparams import ACTIVATIONS, INITS
+from hyperlab.train.hparams import ACTIVATIONS, INITS, layer_widths
 
 LEAKY_SLOPE = 0.01
-
-
-def layer_widths(n_layers: int, hidden_units: int | list[int]) -> list[int]:
-    """Hidden widths: one width repeated ``n_layers`` times, or a list per layer."""
-    if isinstance(hidden_units, list):
-        return list(hidden_units)
-    return [int(hidden_units)] * int(n_layers)
 
 
 def _activation(name: str) -> nn.Module:

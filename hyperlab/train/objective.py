@@ -11,7 +11,7 @@ from hyperlab.train.hparams import TrainConfig
 from hyperlab.train.trainer import Diverged, train
 from hyperlab.trial import Trial, TrialDiverged
 
-__all__ = ["make_objective", "METRICS", "metric_direction", "ObjectiveFactory"]
+__all__ = ["make_objective", "METRICS", "metric_direction", "ObjectiveFactory", "LoadedObjective"]
 
 # Metrics the trainer reports that a study can optimize, with their direction.
 METRICS = {
@@ -67,6 +67,27 @@ class ObjectiveFactory:
     seed: int = 0
 
     def __call__(self) -> Any:
+        data, fixed, metric = self.population_recipe()
+        return make_objective(data, fixed, metric=metric)
+
+    def population_recipe(self) -> tuple[Dataset, dict[str, Any], str]:
+        """(data, fixed hyperparameters, metric): what the fused runner trains."""
         from hyperlab.train.data import load_dataset
 
-        return make_objective(load_dataset(self.source, seed=self.seed), self.fixed, metric=self.metric)
+        return load_dataset(self.source, seed=self.seed), dict(self.fixed), self.metric
+
+
+@dataclass(frozen=True)
+class LoadedObjective:
+    """The built-in trainer's objective on data already loaded, for runners in this
+    process (inline, fused)."""
+
+    data: Dataset
+    fixed: dict[str, Any]
+    metric: str = "dev_error"
+
+    def __call__(self) -> Any:
+        return make_objective(self.data, self.fixed, metric=self.metric)
+
+    def population_recipe(self) -> tuple[Dataset, dict[str, Any], str]:
+        return self.data, dict(self.fixed), self.metric

@@ -1,0 +1,203 @@
+"""Trials of the built-in MLP trained together, fused into one vectorized population."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import traceback
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from hyperlab._optimize import Heartbeat, next_trial
+from hyperlab.errors import HyperlabError, InvalidArgumentError
+from hyperlab.runners._base import ObjectiveFactory, Runner, RunPolicy, work_left
+from hyperlab.trial import Trial, TrialState
+
+if TYPE_CHECKING:
+    from hyperlab.study import Study
+
+__all__ = ["FusedRunner"]
+
+logger = logging.getLogger("hyperlab")
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class FusedRunner(Runner):
+    """Asks up to ``population`` trials at a time and trains them as one fused model
+    (:func:`hyperlab.train.fused.train_population`), in this process.
+
+    Each trial gets its own learning curve, reported epoch by epoch as if it ran alone,
+    so schedulers (ASHA, Hyperband, median) judge and stop members at their rungs; a
+    stopped, diverged or finished member leaves the population, which is compacted.
+    When a population is done, the next one is asked for, so a model-based sampler
+    (TPE) learns from each population before choosing the next.
+
+    Only the built-in MLP can be fused: the objective factory must be a
+    :class:`hyperlab.train.ObjectiveFactory` (or what ``hyperlab tune`` builds), whose
+    ``population_recipe()`` gives the data, the fixed hyperparameters and the metric.
+
+    Args:
+        population: trials trained together (fewer when the budget has fewer left).
+        device: ``auto`` (CUDA when available), ``cpu`` or ``cuda`` (``cuda:1``...).
+        max_memory: bytes one sub-population may take (default: half the free RAM or
+            GPU memory); larger ones are split into chunks trained one after another.
+        threads: torch threads on the CPU (default: every core).
+    """
+
+    def __init__(
+        self,
+        population: int = 64,
+        *,
+        device: str = "auto",
+        max_memory: int | None = None,
+        threads: int | None = None,
+    ) -> None:
+        if isinstance(population, bool) or not isinstance(population, int) or population < 1:
+            raise InvalidArgumentError(
+                f"The 'population' parameter of FusedRunner must be a positive integer. Got {population!r} instead."
+            )
+        if not isinstance(device, str) or not (device in DEVICES or device.startswith("cuda:")):
+            raise InvalidArgumentError(
+                f"The 'device' parameter of FusedRunner must be one of {', '.join(DEVICES)} (or cuda:N). "
+                f"Got {device!r} instead."
+            )
+        if max_memory is not None and (
+            isinstance(max_memory, bool) or not isinstance(max_memory, int) or max_memory < 1
+        ):
+            raise InvalidArgumentError(
+                "The 'max_memory' parameter of FusedRunner must be a positive number of bytes. "
+                f"Got {max_memory!r} instead."
+            )
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise InvalidArgumentError(
+                f"The 'threads' parameter of FusedRunner must be a positive integer. Got {threads!r} instead."
+            )
+        self.population = population
+        self.device = device
+        self.max_memory = max_memory
+        self.threads = threads
+
+    def __repr__(self) -> str:
+        return f"FusedRunner(population={self.population}, device={self.device!r}, max_memory={self.max_memory})"
+
+    def run(
+        self,
+        study: Study,
+        make_objective: ObjectiveFactory,
+        policy: RunPolicy,
+        *,
+        on_poll: Callable[[Study], None] | None = None,
+    ) -> None:
+        recipe = getattr(make_objective, "population_recipe", None)
+        if recipe is None:
+            raise InvalidArgumentError(
+                "The fused runner trains the built-in MLP only: it needs a hyperlab.train.ObjectiveFactory, "
+                f"got {make_objective!r}. Use runner 'processes' or 'inline' for other objectives."
+            )
+        import torch
+
+        from hyperlab.train.fused import resolve_device
+
+        device = resolve_device(self.device)
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise InvalidArgumentError("The fused runner was asked for device 'cuda', but torch sees no CUDA GPU.")
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
+        data, fixed, metric = recipe()
+        deadline = None if policy.timeout is None else time.monotonic() + policy.timeout
+        beat = Heartbeat(study, policy.heartbeat)
+        try:
+            while True:
+                study.recover(policy.grace)
+                if deadline is not None and time.monotonic() >= deadline:
+                    return
+                trials = self._ask(study, policy)
+                if trials:
+                    self._train(study, trials, (data, fixed, metric), device, beat, on_poll)
+                    continue
+                # Trials still running belong to other tuners on this study: wait for them to
+                # finish, or to be failed as lost and retried here.
+                if not study.get_trials((TrialState.RUNNING,)) and not work_left(study, policy):
+                    return
+                time.sleep(min(1.0, policy.grace / 4))
+        finally:
+            beat.close()
+
+    def _ask(self, study: Study, policy: RunPolicy) -> list[Trial]:
+        trials: list[Trial] = []
+        while len(trials) < self.population:
+            trial = next_trial(study, max_trials=policy.max_trials, retries=policy.retries)
+            if trial is None:
+                break
+            trials.append(trial)
+        return trials
+
+    def _train(
+        self,
+        study: Study,
+        trials: list[Trial],
+        recipe: tuple[Any, dict[str, Any], str],
+        device: str,
+        beat: Heartbeat,
+        on_poll: Callable[[Study], None] | None,
+    ) -> None:
+        from hyperlab.study import INTERRUPTED
+        from hyperlab.train.fused import train_population
+        from hyperlab.train.hparams import TrainConfig
+
+        data, fixed, metric = recipe
+        configs, members = [], []
+        for trial in trials:
+            beat.watch(trial.id)
+            try:
+                configs.append(TrainConfig.from_params({**fixed, **trial.params}))
+                members.append(trial)
+            except HyperlabError as e:  # a bad config fails its own trial, not the population
+                study.tell(trial, state=TrialState.FAILED, reason=str(e))
+                beat.unwatch(trial.id)
+        if not members:
+            return
+        from hyperlab.train.objective import METRICS
+
+        maximize = METRICS[metric] == "maximize"  # as the ordinary objective decides
+        try:
+            results = train_population(
+                configs,
+                data,
+                report=lambda i, epoch, metrics: members[i].report(epoch, **metrics),
+                should_stop=lambda i: members[i].should_stop(),
+                device=device,
+                max_memory=self.max_memory,
+                on_epoch=None if on_poll is None else lambda: on_poll(study),
+            )
+        except (KeyboardInterrupt, SystemExit) as e:
+            for trial in members:
+                if not trial.state.is_finished:
+                    study.tell(trial, state=TrialState.FAILED, reason=f"{INTERRUPTED} ({type(e).__name__})")
+            raise
+        except Exception as e:
+            reason = "".join(traceback.format_exception(e)).rstrip()
+            logger.warning("A fused population of %d trials failed: %s: %s", len(members), type(e).__name__, e)
+            for trial in members:
+                study.tell(trial, state=TrialState.FAILED, reason=reason)
+            return
+        finally:
+            for trial in members:
+                beat.unwatch(trial.id)
+        for trial, outcome in zip(members, results, strict=True):
+            if outcome.diverged is not None:
+                study.tell(trial, state=TrialState.DIVERGED, reason=outcome.diverged)
+            elif trial._stop is not None:
+                state, reason = trial._stop
+                study.tell(trial, state=state, reason=reason)
+            else:
+                values = [m[metric] for m in outcome.result.curve if metric in m]
+                finite = [v for v in values if math.isfinite(v)]
+                if not finite:
+                    study.tell(trial, state=TrialState.FAILED, reason=f"no finite '{metric}' was reported")
+                else:
+                    study.tell(trial, max(finite) if maximize else min(finite))
+        if on_poll is not None:
+            on_poll(study)

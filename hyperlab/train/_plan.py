@@ -1,0 +1,194 @@
+"""How a population of configurations is cut into sub-populations that train as one model.
+
+Members that differ in activation, mini-batch size or batch normalization cannot share a
+step, so they form separate *groups*. Members of different depths share one when the
+activation is ReLU without batch normalization: a shallower member is padded with
+identity layers (weights I, bias 0, frozen), exact because ReLU(I h) = h for the h >= 0
+a ReLU layer outputs, in value and in gradient. Other activations (leaky ReLU and tanh
+would change h again) and batch norm group by depth too. Within a group, members of
+different widths are padded to the widest member of their *bucket*; buckets are chosen by
+dynamic programming over the members sorted by width, minimizing
+
+    sum over buckets (members x FLOPs at the bucket's padded widths + step overhead),
+
+so a CPU (where one more step costs little next to 512-wide products) gets several
+tight buckets, and a GPU (where every step costs a fixed launch overhead) gets few wide
+ones. A bucket larger than the memory budget is split into chunks that fit.
+No torch here: the plan is plain arithmetic.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hyperlab.errors import InvalidArgumentError
+from hyperlab.train.hparams import TrainConfig, layer_widths
+
+__all__ = ["Bucket", "plan", "group_key", "wasted_share", "parse_memory", "available_memory", "member_bytes"]
+
+# A step's fixed cost, in FLOPs of useful work it could have done instead: about 0.4 ms
+# of Python and dispatch per step at ~50 GFLOP/s on a CPU; about 0.5 ms of kernel
+# launches at ~100 TFLOP/s on a GPU.
+STEP_OVERHEAD_FLOPS = {"cpu": 2e7, "cuda": 5e10}
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """Members (indices into the population) that train as one stacked model."""
+
+    key: tuple[int, str, bool, int | None]  # batch size, activation, batch norm, depth (None: mixed)
+    members: tuple[int, ...]
+    widths: tuple[int, ...]  # padded hidden widths, one per layer (the deepest member's depth)
+
+    @property
+    def batch_size(self) -> int:
+        return self.key[0]
+
+
+def mixes_depths(config: TrainConfig) -> bool:
+    """Whether identity layers can pad this config to a greater depth, exactly."""
+    depth = len(layer_widths(config.n_layers, config.hidden_units))
+    return config.activation == "relu" and not config.batch_norm and depth >= 1
+
+
+def group_key(config: TrainConfig, n_rows: int) -> tuple[int, str, bool, int | None]:
+    depth = None if mixes_depths(config) else len(layer_widths(config.n_layers, config.hidden_units))
+    return min(config.batch_size, n_rows), config.activation, bool(config.batch_norm), depth
+
+
+def padded_widths(widths: Sequence[int], depth: int) -> list[int]:
+    """A member's widths at ``depth`` layers: identity layers repeat its last width."""
+    return list(widths) + [widths[-1]] * (depth - len(widths)) if widths else []
+
+
+def _flops(n_in: int, widths: Sequence[int], n_out: int) -> float:
+    """Multiply-adds of one row through the network (what a forward pass costs per row)."""
+    dims = [n_in, *widths, n_out]
+    return float(sum(a * b for a, b in itertools.pairwise(dims)))
+
+
+def member_bytes(n_in: int, widths: Sequence[int], n_out: int, batch: int, eval_rows: int) -> int:
+    """Memory one member takes in a population: parameters with their gradient and two
+    optimizer moments, and the activations of a step and of an evaluation chunk."""
+    dims = [n_in, *widths, n_out]
+    params = sum(a * b + 2 * b for a, b in itertools.pairwise(dims))
+    acts = sum(dims[1:])
+    return 4 * (4 * params + 6 * batch * acts + 2 * eval_rows * max(dims))
+
+
+def plan(
+    configs: Sequence[TrainConfig],
+    n_in: int,
+    n_out: int,
+    n_rows: int,
+    *,
+    device: str = "cpu",
+    max_memory: int | None = None,
+    eval_rows: int = 1024,
+) -> list[Bucket]:
+    """The buckets the population trains in, each within ``max_memory`` bytes."""
+    overhead = STEP_OVERHEAD_FLOPS["cuda" if device.startswith("cuda") else "cpu"]
+    groups: dict[tuple[int, str, bool, int | None], list[int]] = {}
+    for i, c in enumerate(configs):
+        groups.setdefault(group_key(c, n_rows), []).append(i)
+    buckets: list[Bucket] = []
+    for key, members in groups.items():
+        widths = {i: layer_widths(configs[i].n_layers, configs[i].hidden_units) for i in members}
+        order = sorted(members, key=lambda i: (_flops(n_in, widths[i], n_out), i))
+        n = len(order)
+        # best[j]: least cost of bucketing order[:j]; cut[j]: where its last bucket starts.
+        best = [0.0] + [math.inf] * n
+        cut = [0] * (n + 1)
+        for j in range(1, n + 1):
+            padded: list[int] = []
+            for i in range(j, 0, -1):  # last bucket = order[i-1 : j]
+                padded = _cover(padded, widths[order[i - 1]])
+                cost = best[i - 1] + (j - i + 1) * key[0] * _flops(n_in, padded, n_out) + overhead
+                if cost < best[j]:
+                    best[j], cut[j] = cost, i - 1
+        j = n
+        spans = []
+        while j > 0:
+            spans.append((cut[j], j))
+            j = cut[j]
+        for a, b in reversed(spans):
+            chunk = order[a:b]
+            padded = []
+            for i in chunk:
+                padded = _cover(padded, widths[i])
+            size = member_bytes(n_in, padded, n_out, key[0], eval_rows)
+            per_chunk = len(chunk) if max_memory is None else max(1, max_memory // size)
+            if max_memory is not None and size > max_memory:
+                raise InvalidArgumentError(
+                    f"The 'max_memory' setting ({max_memory:,} bytes) is too small for one member of widths "
+                    f"{padded} and batch size {key[0]}, which needs {size:,} bytes."
+                )
+            for s in range(0, len(chunk), per_chunk):
+                part = tuple(sorted(chunk[s : s + per_chunk]))
+                buckets.append(Bucket(key, part, tuple(padded)))
+    return buckets
+
+
+def _cover(padded: list[int], widths: list[int]) -> list[int]:
+    """The smallest padded widths holding both ``padded`` and ``widths`` (deepest wins)."""
+    if not padded or not widths:
+        return list(padded or widths)
+    depth = max(len(padded), len(widths))
+    a, b = padded_widths(padded, depth), padded_widths(widths, depth)
+    return [max(x, y) for x, y in zip(a, b, strict=True)]
+
+
+def wasted_share(buckets: Sequence[Bucket], configs: Sequence[TrainConfig], n_in: int, n_out: int) -> float:
+    """The share of the population's FLOPs spent on padding (0 = none)."""
+    done = useful = 0.0
+    for b in buckets:
+        done += len(b.members) * _flops(n_in, b.widths, n_out)
+        for i in b.members:
+            useful += _flops(n_in, layer_widths(configs[i].n_layers, configs[i].hidden_units), n_out)
+    return 0.0 if done == 0 else 1.0 - useful / done
+
+
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30}
+
+
+def parse_memory(value: int | float | str) -> int:
+    """Bytes from ``4GiB``, ``500MB``, ``1e9`` or an int."""
+    if isinstance(value, bool):
+        raise InvalidArgumentError(f"The 'max_memory' setting must be a size such as '4GiB'. Got {value!r} instead.")
+    if isinstance(value, int | float):
+        number, unit = float(value), ""
+    else:
+        text = str(value).strip().lower().replace(" ", "")
+        split = len(text.rstrip("kmgib"))
+        number_text, unit = text[:split], text[split:]
+        try:
+            number = float(number_text)
+        except ValueError:
+            number = math.nan
+    if unit not in _UNITS or not number > 0 or not math.isfinite(number):
+        raise InvalidArgumentError(
+            f"The 'max_memory' setting must be a positive size such as '4GiB', '500MB' or a number of bytes. "
+            f"Got {value!r} instead."
+        )
+    return int(number * _UNITS[unit])
+
+
+def available_memory(device: str) -> int:
+    """Free memory on ``device`` in bytes (GPU memory for CUDA, available RAM otherwise)."""
+    if device.startswith("cuda"):
+        import torch
+
+        free, _ = torch.cuda.mem_get_info(torch.device(device))
+        return int(free)
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))

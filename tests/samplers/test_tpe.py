@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pytest
+
+from hyperlab import Choice, Float, Int, RandomSampler, Space, Study, TPESampler, TrialState
+from hyperlab.config import StudyConfig
+from hyperlab.errors import InvalidArgumentError
+from hyperlab.samplers import SampleContext
+from hyperlab.trial import Trial
+
+# A bowl in log(learning rate) and beta, an optimizer choice worth 0.5, and Adam's
+# epsilon (a conditional parameter) with its own optimum.
+SPACE = Space(
+    learning_rate=Float(1e-5, 1.0, scale="log"),
+    beta=Float(0.0, 1.0),
+    units=Int(16, 512, scale="log"),
+    optimizer=Choice(["momentum", "adam", "rmsprop"]),
+    epsilon=Float(1e-9, 1e-3, scale="log", when={"optimizer": "adam"}),
+)
+
+
+def bowl(p: dict) -> float:
+    value = (math.log10(p["learning_rate"]) + 2.5) ** 2 + 4 * (p["beta"] - 0.3) ** 2
+    if p["optimizer"] == "adam":
+        return value + 0.1 * (math.log10(p["epsilon"]) + 6) ** 2
+    return value + 0.5
+
+
+def best(sampler: object, seed: int, n: int = 50) -> float:
+    study = Study("b", SPACE, storage="memory", sampler=sampler, seed=seed)  # type: ignore[arg-type]
+    study.optimize(lambda t: bowl(t.params), n_trials=n)
+    return study.best_value  # the optimum is 0
+
+
+def test_tpe_beats_random_search_with_a_conditional_parameter() -> None:
+    seeds = range(6)
+    tpe = [best(TPESampler(), s) for s in seeds]
+    rnd = [best(RandomSampler(), s) for s in seeds]
+    assert np.median(tpe) < 0.25 * np.median(rnd), (tpe, rnd)
+    assert sum(a < b for a, b in zip(tpe, rnd, strict=True)) >= 5
+
+
+def test_startup_trials_are_the_random_samplers_points_and_a_seed_replays() -> None:
+    def params(sampler: object, seed: int) -> list[dict]:
+        study = Study("r", SPACE, storage="memory", sampler=sampler, seed=seed)  # type: ignore[arg-type]
+        study.optimize(lambda t: bowl(t.params), n_trials=25)
+        return [t.params for t in study.trials]
+
+    tpe = params(TPESampler(n_startup=10), 4)
+    assert tpe[:10] == params(RandomSampler(), 4)[:10]
+    assert tpe == params(TPESampler(n_startup=10), 4)
+    assert tpe != params(TPESampler(n_startup=10), 5)
+    for p in tpe:  # every point valid; epsilon only where the optimizer is adam
+        SPACE.validate(p)
+        assert ("epsilon" in p) == (p["optimizer"] == "adam")
+
+
+def _trial(n: int, params: dict, state: TrialState, value: float | None = None, curve: dict | None = None) -> Trial:
+    return Trial(n, params, state=state, value=value, curve=curve or {})
+
+
+def _ctx(history: list[Trial], seed: int = 0, number: int = 100) -> SampleContext:
+    return SampleContext(
+        space=SPACE,
+        number=number,
+        seed=seed,
+        rng=np.random.default_rng([seed, number]),
+        history=history,
+        direction="minimize",
+        attrs={},
+        metric="dev_error",
+    )
+
+
+def _history(n: int = 30) -> list[Trial]:
+    rng = np.random.default_rng(11)
+    out = []
+    for i in range(n):
+        p = SPACE.from_unit(rng.random(len(SPACE)).tolist())
+        out.append(_trial(i, p, TrialState.COMPLETE, bowl(p)))
+    return out
+
+
+def test_pending_points_push_the_next_point_away() -> None:
+    """Constant liar: workers asking while others run must not all pick the same point."""
+    sampler = TPESampler()
+    history = _history()
+    alone = SPACE.from_unit(sampler.suggest(_ctx(history)))
+    # Ten other workers are already running trials at (nearly) that point.
+    running = [_trial(100 + k, alone, TrialState.RUNNING) for k in range(10)]
+    crowded = SPACE.from_unit(sampler.suggest(_ctx(history + running)))
+
+    def distance(p: dict) -> float:
+        return float(np.linalg.norm(np.array(SPACE.to_unit(p)[:3]) - np.array(SPACE.to_unit(alone)[:3])))
+
+    assert distance(crowded) > 0.05
+    # Without the running trials the same call gives the same point again.
+    assert SPACE.from_unit(sampler.suggest(_ctx(history))) == alone
+
+
+def test_trials_rank_complete_then_pruned_by_depth_then_diverged_and_failed_are_left_out() -> None:
+    p = SPACE.from_unit([0.5] * len(SPACE))
+    history = [
+        _trial(0, p, TrialState.PRUNED, curve={0: {"dev_error": 0.1}}),  # stopped at step 0
+        _trial(1, p, TrialState.DIVERGED, curve={0: {"dev_error": math.nan}}),
+        _trial(2, p, TrialState.COMPLETE, 0.4),
+        _trial(3, p, TrialState.PRUNED, curve={0: {"dev_error": 0.5}, 2: {"dev_error": 0.3}}),
+        _trial(4, p, TrialState.FAILED),
+        _trial(5, p, TrialState.COMPLETE, 0.2),
+        _trial(6, p, TrialState.PRUNED, curve={0: {"dev_error": 0.6}, 2: {"dev_error": 0.2}}),
+        _trial(7, p, TrialState.RUNNING),
+        _trial(8, p, TrialState.PRUNED, curve={0: {"dev_error": 0.05}}),
+    ]
+    ranked, pending = TPESampler()._split(_ctx(history))
+    assert [t.id for t in ranked] == [5, 2, 6, 3, 8, 0, 1]
+    assert [t.id for t in pending] == [7]
+
+
+def test_maximize_ranks_the_largest_first() -> None:
+    p = SPACE.from_unit([0.5] * len(SPACE))
+    history = [_trial(i, p, TrialState.COMPLETE, v) for i, v in enumerate([0.2, 0.9, 0.5])]
+    ctx = SampleContext(SPACE, 10, 0, np.random.default_rng(0), history, "maximize", {}, "dev_accuracy")
+    assert [t.id for t in TPESampler()._split(ctx)[0]] == [1, 2, 0]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_startup": 0}, "The 'n_startup' parameter of TPESampler must be a positive integer. Got 0 instead."),
+        (
+            {"n_candidates": 2.5},
+            "The 'n_candidates' parameter of TPESampler must be a positive integer. Got 2.5 instead.",
+        ),
+        ({"gamma": 1.0}, "The 'gamma' parameter of TPESampler must be a number in (0, 1). Got 1.0 instead."),
+        ({"eps": True}, "The 'eps' parameter of TPESampler must be a number in (0, 1). Got True instead."),
+    ],
+)
+def test_bad_arguments_are_named(kwargs: dict, message: str) -> None:
+    with pytest.raises(InvalidArgumentError, match=re.escape(message)):
+        TPESampler(**kwargs)
+
+
+def test_config_builds_tpe() -> None:
+    config = StudyConfig.model_validate({"name": "x", "sampler": {"type": "tpe", "n_startup": 5, "gamma": 0.2}})
+    sampler = config.sampler_object()
+    assert isinstance(sampler, TPESampler)
+    assert (sampler.n_startup, sampler.gamma) == (5, 0.2)
