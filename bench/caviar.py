@@ -13,6 +13,8 @@ built-in MLP trainer, for each dataset and seed:
 * hyperlab, ``processes`` with 2 workers + ASHA (eta 3, rungs from 1 epoch);
 * the same three with hyperlab's TPE sampler instead of random search (kinds ending
   in ``-tpe``: ``hyperlab-seq-tpe``, ``hyperlab-proc2-tpe``, ``hyperlab-proc2-asha-tpe``);
+* ``hyperlab-fusedN-asha-tpe``: the fused runner, populations of N trials (N=16: four
+  populations of 64 trials, so TPE learns between them), ASHA, TPE;
 * Optuna, TPE, sequential, on the same trainer and the same space (log scales; 1 - beta
   on a log scale; the same conditions);
 * Optuna, TPE + HyperbandPruner (min 1, max = epochs, eta 3), sequential.
@@ -36,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import hyperlab as hl
-from hyperlab.runners import InlineRunner, ProcessRunner, RayRunner, RunPolicy
+from hyperlab.runners import FusedRunner, InlineRunner, ProcessRunner, RayRunner, RunPolicy
 from hyperlab.schedulers import ASHAScheduler
 from hyperlab.space import Choice, Fixed, Float, Int
 from hyperlab.train import Diverged, ObjectiveFactory, TrainConfig, load_dataset, train
@@ -71,7 +73,12 @@ def run_hyperlab(kind: str, source: str, epochs: int, trials: int, seed: int, fo
         seed=seed,
     )
     factory = ObjectiveFactory(source, {"epochs": epochs, "seed": seed}, metric=METRIC, seed=seed)
-    runner = InlineRunner() if kind.startswith("hyperlab-seq") else ProcessRunner(2)
+    runner: Any
+    if kind.startswith("hyperlab-fused"):
+        size = kind.removeprefix("hyperlab-fused").split("-")[0]
+        runner = FusedRunner(population=int(size or 64), device="cpu")
+    else:
+        runner = InlineRunner() if kind.startswith("hyperlab-seq") else ProcessRunner(2)
     t0 = time.time()
     runner.run(study, factory, RunPolicy(max_trials=trials))
     wall = time.time() - t0
@@ -237,8 +244,8 @@ def main() -> int:
                 tt = time_to(r["points"], target) if target is not None else None
                 shown = f"{tt:.1f}" if tt is not None else "never"
                 print(f"{kind:>20} {r['wall']:8.1f} {r['epochs']:7d} {best:13.4f} {shown:>14}")
-            for kind in ("hyperlab-proc2-asha", "hyperlab-proc2-asha-tpe"):
-                if target is not None and kind in rows:
+            for kind in rows:
+                if target is not None and "asha" in kind and kind.startswith("hyperlab"):
                     tt = time_to(rows[kind]["points"], target)
                     ratio = "never" if tt is None else f"{tt / rows['optuna-tpe']['wall']:.3f}"
                     print(f"{kind} time to target / Optuna TPE wall time: {ratio}")

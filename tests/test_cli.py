@@ -125,7 +125,7 @@ def test_usage_errors_exit_2_and_help_works(capsys: pytest.CaptureFixture[str]) 
         assert code == 0 and "Usage" in out
 
 
-@pytest.mark.parametrize("runner", ["inline", "{type: processes, parallel: 2}"])
+@pytest.mark.parametrize("runner", ["inline", "{type: processes, parallel: 2}", "{type: fused, population: 4}"])
 def test_ctrl_c_leaves_a_resumable_study(in_tmp: Path, runner: str) -> None:
     (in_tmp / "s.yaml").write_text(
         f"name: sigint\nseed: 1\ntrials: 200\nrunner: {runner}\ntrain: {{epochs: 30, hidden_units: 64, n_layers: 1}}\n"

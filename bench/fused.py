@@ -1,0 +1,249 @@
+"""Fused caviar: a population trained as one vectorized model vs the ordinary trainer.
+
+    .venv/bin/python fused.py                                  # digits and MNIST-1D, K = 1 8 64 256
+    .venv/bin/python fused.py --datasets mnist1d --ks 64 --epochs 2
+    .venv/bin/python fused.py --device cuda --ks 1 64 256       # on a GPU machine
+    .venv/bin/python fused.py --study --trials 256 --epochs 30  # fused + ASHA vs Optuna TPE
+
+For each dataset, each space (``course``: hyperlab.course_space(); ``small``: the same
+with at most 64 hidden units) and each K, K configurations are drawn at random (seeded)
+and trained for ``--epochs`` epochs twice, side by side in one run, each in a fresh
+process: fused (hyperlab.train.fused.train_population) and one after another with the
+ordinary trainer (hyperlab.train.train). Reported: trial-epochs per second of both and
+their ratio, the peak memory each added to its process (RSS on the CPU, allocated
+memory on a GPU), the useful FLOP/s of the fused run (padding not counted) next to the
+FLOP/s of one large plain matrix product on the same device (the physical bound), and
+the share of the fused FLOPs spent on padding.
+
+``--study``: the whole study, 256 trials x 30 epochs of the course space on MNIST-1D
+with ``runner: fused`` + ASHA (and TPE) vs Optuna TPE sequential with the same budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import itertools
+import multiprocessing as mp
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+FLOP_PER_MAC_TRAIN = 6  # forward 2, backward 4 (input and weight gradients)
+FLOP_PER_MAC_EVAL = 2
+
+
+def draw(space_name: str, k: int, epochs: int, seed: int = 0) -> list[dict[str, Any]]:
+    import numpy as np
+
+    from hyperlab import Int, Space, course_space
+
+    space = course_space()
+    if space_name == "small":
+        space = Space({**space, "hidden_units": Int(16, 64, scale="log", tier=2, default=32)})
+    rng = np.random.default_rng(seed)
+    return [{**space.from_unit(rng.random(len(space)).tolist()), "epochs": epochs, "seed": 0} for _ in range(k)]
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def measure(kind: str, source: str, params: list[dict[str, Any]], device: str, queue: Any) -> None:
+    """In a fresh process: train ``params`` fused or one by one; put the numbers on ``queue``."""
+    import torch
+
+    from hyperlab.train import Diverged, TrainConfig, load_dataset, train
+    from hyperlab.train._plan import wasted_share
+    from hyperlab.train.fused import population_plan, train_population
+    from hyperlab.train.hparams import layer_widths
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    data = load_dataset(source)
+    configs = [TrainConfig.from_params(p) for p in params]
+    train_population([TrainConfig(epochs=1, hidden_units=16)], data, device=device)  # warm up both paths
+    train(TrainConfig(epochs=1, hidden_units=16), data)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    else:
+        base = _rss_bytes()
+    t0 = time.perf_counter()
+    if kind == "fused":
+        results = train_population(configs, data, device=device)
+        epochs = [r.result.epochs_run for r in results]
+    else:
+        epochs = []
+        for c in configs:
+            seen: list[int] = []
+            with contextlib.suppress(Diverged):  # a diverged run counts the epochs it ran
+                train(c, data, report=functools.partial(_count, seen))
+            epochs.append(len(seen))
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+        peak = torch.cuda.max_memory_allocated() - base
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
+    seconds = time.perf_counter() - t0
+    m, n_dev = len(data.x_train), len(data.x_dev)
+    flops = 0.0
+    for c, e in zip(configs, epochs, strict=True):
+        dims = [data.n_features, *layer_widths(c.n_layers, c.hidden_units), data.n_outputs]
+        macs = sum(a * b for a, b in itertools.pairwise(dims))
+        flops += e * macs * (FLOP_PER_MAC_TRAIN * m + FLOP_PER_MAC_EVAL * n_dev)
+    buckets = population_plan(configs, data, device=device)
+    queue.put(
+        {
+            "seconds": seconds,
+            "trial_epochs": sum(epochs),
+            "peak": max(peak, 0),
+            "flops": flops,
+            "buckets": len(buckets),
+            "waste": wasted_share(buckets, configs, data.n_features, data.n_outputs),
+        }
+    )
+
+
+def _count(seen: list[int], epoch: int, metrics: dict[str, float]) -> None:
+    seen.append(epoch)
+
+
+def matmul_bound(device: str) -> float:
+    import torch
+
+    n = 4096 if device.startswith("cuda") else 2048
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    a @ b
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    reps = 20 if device.startswith("cuda") else 5
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return reps * 2 * n**3 / (time.perf_counter() - t0)
+
+
+def run_child(kind: str, source: str, params: list[dict[str, Any]], device: str) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=measure, args=(kind, source, params, device, queue))
+    proc.start()
+    out = queue.get()
+    proc.join()
+    return out  # type: ignore[no-any-return]
+
+
+def population_table(args: argparse.Namespace) -> None:
+    import torch
+
+    from hyperlab.train import load_dataset
+
+    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    torch.set_num_threads(os.cpu_count() or 1)
+    bound = matmul_bound(device)
+    name = torch.cuda.get_device_name() if device.startswith("cuda") else f"{os.cpu_count()} CPU cores"
+    print(f"device {device} ({name}); one large matmul: {bound / 1e9:.1f} GFLOP/s; {args.epochs} epochs per trial")
+    print(
+        f"{'dataset':>15} {'space':>6} {'K':>4} {'fused t-ep/s':>12} {'seq t-ep/s':>11} {'speedup':>8} "
+        f"{'fused GFLOP/s':>13} {'of bound':>8} {'waste':>6} {'buckets':>7} {'fused MiB':>9} {'seq MiB':>8}"
+    )
+    for source in args.datasets:
+        load_dataset(source)  # generate and cache once
+        for space in args.spaces:
+            for k in args.ks:
+                params = draw(space, k, args.epochs)
+                fused = run_child("fused", source, params, device)
+                seq_params = params[: args.seq_max] if args.seq_max else params
+                seq = run_child("seq", source, seq_params, device)
+                f_rate = fused["trial_epochs"] / fused["seconds"]
+                s_rate = seq["trial_epochs"] / seq["seconds"]
+                gflops = fused["flops"] / fused["seconds"] / 1e9
+                print(
+                    f"{source:>15} {space:>6} {k:>4} {f_rate:12.1f} {s_rate:11.1f} {f_rate / s_rate:7.2f}x "
+                    f"{gflops:13.2f} {gflops * 1e9 / bound:7.1%} {fused['waste']:6.1%} {fused['buckets']:7d} "
+                    f"{fused['peak'] / 2**20:9.1f} {seq['peak'] / 2**20:8.1f}",
+                    flush=True,
+                )
+
+
+def whole_study(args: argparse.Namespace) -> None:
+    """256 trials x 30 epochs on MNIST-1D: fused + ASHA (+TPE) vs Optuna TPE sequential."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import caviar
+
+    import hyperlab as hl
+    from hyperlab.runners import FusedRunner, RunPolicy
+    from hyperlab.schedulers import ASHAScheduler
+    from hyperlab.train import ObjectiveFactory, load_dataset
+
+    source = args.datasets[-1]
+    load_dataset(source)
+    rows: dict[str, Any] = {}
+    for kind in args.study_kinds:
+        with tempfile.TemporaryDirectory() as folder:
+            if kind.startswith("optuna"):
+                rows[kind] = caviar.run_optuna(kind, source, args.epochs, args.trials, args.seed, Path(folder))
+            else:
+                study = hl.Study(
+                    kind,
+                    hl.course_space(),
+                    storage=f"sqlite:///{Path(folder) / 'f.db'}",
+                    metric=caviar.METRIC,
+                    direction="maximize",
+                    scheduler=ASHAScheduler(3, 1, args.epochs),
+                    sampler=hl.TPESampler() if kind.endswith("tpe") else hl.RandomSampler(),
+                    seed=args.seed,
+                )
+                factory = ObjectiveFactory(source, {"epochs": args.epochs, "seed": args.seed}, metric=caviar.METRIC)
+                t0 = time.time()
+                FusedRunner(population=args.population, device=args.device).run(
+                    study, factory, RunPolicy(max_trials=args.trials)
+                )
+                wall = time.time() - t0
+                epochs, points = caviar.curve_from_hyperlab(study, t0)
+                rows[kind] = {"wall": wall, "epochs": epochs, "points": points}
+        print(f"  ran {kind}: {rows[kind]['wall']:.0f} s", file=sys.stderr, flush=True)
+    target = max(v for _, v in rows["optuna-tpe"]["points"]) if "optuna-tpe" in rows else None
+    print(f"\n{source}, seed {args.seed}, {args.trials} trials x {args.epochs} epochs; target = Optuna TPE's best")
+    print(f"{'':>22} {'wall s':>8} {'epochs':>7} {'best dev acc':>13} {'t to target s':>14}")
+    for kind, r in rows.items():
+        best = max(v for _, v in r["points"])
+        tt = caviar.time_to(r["points"], target) if target is not None else None
+        print(f"{kind:>22} {r['wall']:8.1f} {r['epochs']:7d} {best:13.4f} {'never' if tt is None else f'{tt:.1f}':>14}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--datasets", nargs="+", default=["sklearn:digits", "mnist1d"])
+    parser.add_argument("--spaces", nargs="+", default=["small", "course"], choices=["small", "course"])
+    parser.add_argument("--ks", type=int, nargs="+", default=[1, 8, 64, 256])
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--seq-max", type=int, default=0, help="time the ordinary trainer on only the first N configs")
+    parser.add_argument("--study", action="store_true", help="the whole-study comparison instead")
+    parser.add_argument("--trials", type=int, default=256)
+    parser.add_argument("--population", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--study-kinds", nargs="+", default=["optuna-tpe", "fused-asha", "fused-asha-tpe"])
+    args = parser.parse_args()
+    if args.study:
+        if args.epochs == 2:
+            args.epochs = 30
+        whole_study(args)
+    else:
+        population_table(args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

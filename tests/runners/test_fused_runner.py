@@ -1,0 +1,88 @@
+"""The fused runner: populations of the built-in MLP's trials, judged by schedulers."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from hyperlab import Study, TrialState, course_space
+from hyperlab.config import parse_config
+from hyperlab.errors import InvalidArgumentError
+from hyperlab.runners import FusedRunner, RunPolicy
+from hyperlab.schedulers import ASHAScheduler
+from hyperlab.train import ObjectiveFactory, TrainConfig, load_dataset, train
+
+
+def test_population_runs_the_budget_with_asha_and_matches_the_ordinary_trainer(tmp_path: Path) -> None:
+    study = Study(
+        "fused",
+        course_space(),
+        storage=f"sqlite:///{tmp_path / 'f.db'}",
+        metric="dev_accuracy",
+        direction="maximize",
+        scheduler=ASHAScheduler(3, 1, 6),
+        seed=3,
+    )
+    factory = ObjectiveFactory("sklearn:digits", {"epochs": 6, "seed": 3}, metric="dev_accuracy", seed=3)
+    polls: list[int] = []
+    FusedRunner(population=9, device="cpu").run(
+        study, factory, RunPolicy(max_trials=14), on_poll=lambda s: polls.append(1)
+    )
+    trials = study.trials
+    assert [t.id for t in trials] == list(range(14))  # two populations: 9, then the 5 left
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.DIVERGED) for t in trials)
+    pruned = [t for t in trials if t.state is TrialState.PRUNED]
+    assert pruned and all("rung" in (t.reason or "") for t in pruned)
+    assert polls
+    # Every complete trial's value is the best dev accuracy of its own curve, and that
+    # curve is the one the ordinary trainer draws for the same config and seed.
+    data = load_dataset("sklearn:digits", seed=3)
+    done = [t for t in trials if t.state is TrialState.COMPLETE]
+    assert done
+    for t in done:
+        assert t.value == max(v for _, v in t.metric("dev_accuracy"))
+    solo = train(TrainConfig.from_params({"epochs": 6, "seed": 3, **done[0].params}), data)
+    assert [round(v, 3) for _, v in done[0].metric("dev_cost")] == [round(m["dev_cost"], 3) for m in solo.curve]
+
+
+def test_needs_the_built_in_trainer(tmp_path: Path) -> None:
+    study = Study("other", course_space(), storage="memory")
+    with pytest.raises(InvalidArgumentError, match=re.escape("The fused runner trains the built-in MLP only")):
+        FusedRunner().run(study, lambda: lambda trial: 0.0, RunPolicy(max_trials=1))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"population": 0}, "The 'population' parameter of FusedRunner must be a positive integer. Got 0 instead."),
+        (
+            {"device": "tpu"},
+            "The 'device' parameter of FusedRunner must be one of auto, cpu, cuda (or cuda:N). Got 'tpu'",
+        ),
+        ({"max_memory": -1}, "The 'max_memory' parameter of FusedRunner must be a positive number of bytes. Got -1"),
+    ],
+)
+def test_bad_arguments_are_named(kwargs: dict, message: str) -> None:
+    with pytest.raises(InvalidArgumentError, match=re.escape(message)):
+        FusedRunner(**kwargs)
+
+
+def test_config_defaults_to_fused_and_checks_its_settings() -> None:
+    config = parse_config({"name": "x"})
+    runner = config.runner_object()
+    assert isinstance(runner, FusedRunner) and runner.population == 64
+    sized = parse_config({"name": "x", "runner": {"type": "fused", "population": 8, "max_memory": "2GiB"}})
+    assert sized.runner_object().max_memory == 2 * 2**30
+    from hyperlab.config import ConfigError
+
+    with pytest.raises(
+        ConfigError,
+        match=re.escape(
+            "runner.max_memory: must be a positive size such as '4GiB', '500MB' or a number of bytes; got 'lots'."
+        ),
+    ):
+        parse_config({"name": "x", "runner": {"type": "fused", "max_memory": "lots"}})
+    with pytest.raises(ConfigError, match=re.escape("runner.device")):
+        parse_config({"name": "x", "runner": {"type": "fused", "device": "tpu"}})

@@ -1,0 +1,193 @@
+"""Fused population training: each member follows the ordinary trainer's curve."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+import statistics
+
+import pytest
+import torch
+
+from hyperlab.errors import InvalidArgumentError
+from hyperlab.train import TrainConfig, load_dataset, train
+from hyperlab.train._plan import parse_memory, plan, wasted_share
+from hyperlab.train.fused import _SubPopulation, population_plan, train_population
+
+# Float32 tolerance: the fused model sums the same products in another order (batched
+# GEMMs, per-member coefficients in float32 tensors instead of Python floats), which
+# moves each value by a few ulps (~1e-7 relative); three epochs of training amplify
+# that to ~1e-6. 1e-4 leaves room for other BLAS builds while catching any real
+# difference (a wrong coefficient, a leaked padded unit), which shows at 1e-2.
+RTOL = 1e-4
+CURVE_KEYS = ("train_cost", "dev_cost", "train_error", "dev_error")
+
+
+@pytest.fixture(scope="module")
+def digits():  # type: ignore[no-untyped-def]
+    return load_dataset("sklearn:digits")
+
+
+def _close(fused: list[dict[str, float]], solo: list[dict[str, float]], rows: int) -> None:
+    assert len(fused) == len(solo)
+    for f, s in zip(fused, solo, strict=True):
+        for key in ("train_cost", "dev_cost"):
+            assert f[key] == pytest.approx(s[key], rel=RTOL), (key, fused, solo)
+        for key in ("train_error", "dev_error"):  # counts of rows: at most one row flips
+            assert abs(f[key] - s[key]) <= 1.0 / rows + 1e-9, (key, fused, solo)
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "activation", "batch_norm"),
+    list(
+        itertools.product(
+            ["gd", "momentum", "rmsprop", "adam"], ["relu", "leaky_relu", "tanh", "sigmoid"], [False, True]
+        )
+    ),
+)
+def test_member_follows_the_ordinary_trainer(digits, optimizer: str, activation: str, batch_norm: bool) -> None:  # type: ignore[no-untyped-def]
+    lr = 0.05 if optimizer in ("gd", "momentum") else 3e-3
+    common = {"activation": activation, "batch_norm": batch_norm, "epochs": 3, "batch_size": 64}
+    target = TrainConfig(
+        optimizer=optimizer,
+        learning_rate=lr,
+        hidden_units=40,
+        n_layers=2,
+        l2=0.01,
+        lr_decay="inverse",
+        seed=1,
+        **common,
+    )
+    # Around it: wider, narrower and shallower members with other optimizers, rates and seeds.
+    others = [
+        TrainConfig(optimizer="adam", learning_rate=1e-3, hidden_units=64, n_layers=2, seed=1, **common),
+        TrainConfig(optimizer="momentum", learning_rate=0.1, hidden_units=20, n_layers=1, seed=2, **common),
+        TrainConfig(optimizer="rmsprop", learning_rate=1e-3, hidden_units=[33, 50], seed=3, **common),
+    ]
+    results = train_population([others[0], target, others[1], others[2]], digits, device="cpu")
+    assert all(r.diverged is None for r in results)
+    _close(results[1].result.curve, train(target, digits).curve, len(digits.x_dev))
+    _close(results[2].result.curve, train(others[1], digits).curve, len(digits.x_dev))
+
+
+def test_padded_units_and_identity_layers_stay_exact(digits) -> None:  # type: ignore[no-untyped-def]
+    configs = [
+        TrainConfig(optimizer="adam", activation="relu", hidden_units=8, n_layers=1, l2=0.1, epochs=1),
+        TrainConfig(optimizer="rmsprop", activation="relu", hidden_units=[32, 24, 16], epochs=1, seed=4),
+    ]
+    (bucket,) = plan(configs, digits.n_features, digits.n_outputs, len(digits.x_train), device="cuda")
+    assert bucket.widths == (32, 24, 16)
+    sub = _SubPopulation(bucket, configs, digits, torch.device("cpu"))
+    x, y = torch.from_numpy(digits.x_train), torch.from_numpy(digits.y_train)
+    sub.train_epoch(x, y)
+    w0, w1, w2 = (p["W"].detach() for p in sub.params[:3])
+    # Member 0 is 8 wide and one layer deep: its padded units are zero, its identity
+    # layers are still the identity, and its gradients and moments there are zero.
+    assert torch.count_nonzero(w0[0, :, 8:]) == 0
+    assert torch.equal(w1[0, :8, :8], torch.eye(8)) and torch.count_nonzero(w1[0, 8:]) == 0
+    assert torch.count_nonzero(w1[0, :, 8:]) == 0 and torch.equal(w2[0, :8, :8], torch.eye(8))
+    for buffer in (sub.grad, sub.m, sub.v):
+        padded = buffer[0].clone()
+        off, (a, b) = sub.slots[0]["W"]
+        block = padded[off : off + a * b].view(a, b)
+        assert torch.count_nonzero(block[:, 8:]) == 0
+    off, (a, b) = sub.slots[1]["W"]
+    assert torch.count_nonzero(sub.m[0, off : off + a * b]) == 0  # the frozen identity never moves
+    assert torch.count_nonzero(w0[1]) > 0 and torch.count_nonzero(w2[1, :, :16]) > 0
+
+
+def test_a_diverging_member_leaves_without_disturbing_the_others(digits) -> None:  # type: ignore[no-untyped-def]
+    calm = [TrainConfig(learning_rate=lr, hidden_units=32, epochs=4, optimizer="momentum") for lr in (0.05, 0.1)]
+    wild = TrainConfig(learning_rate=1e3, hidden_units=32, epochs=4, optimizer="momentum")
+    reports: list[tuple[int, int]] = []
+    results = train_population([calm[0], wild, calm[1]], digits, report=lambda i, e, m: reports.append((i, e)))
+    assert results[1].diverged is not None and results[1].result.epochs_run < 4
+    assert [e for i, e in reports if i == 1] == list(range(results[1].result.epochs_run))
+    alone = train_population(calm, digits)
+    for with_wild, without in zip((results[0], results[2]), alone, strict=True):
+        assert with_wild.diverged is None
+        assert [c["dev_cost"] for c in with_wild.result.curve] == [c["dev_cost"] for c in without.result.curve]
+        assert all(math.isfinite(c["train_cost"]) for c in with_wild.result.curve)
+
+
+def test_members_leave_at_their_own_epoch_and_the_rest_train_on(digits) -> None:  # type: ignore[no-untyped-def]
+    short = TrainConfig(epochs=2, hidden_units=24, seed=5)
+    stopped = TrainConfig(epochs=6, hidden_units=48, seed=6, lr_decay="exponential", decay_base=0.9)
+    long = TrainConfig(epochs=5, hidden_units=64, seed=7, optimizer="rmsprop")
+    seen: dict[int, list[int]] = {0: [], 1: [], 2: []}
+    results = train_population(
+        [short, stopped, long],
+        digits,
+        report=lambda i, e, m: seen[i].append(e),
+        should_stop=lambda i: i == 1 and len(seen[1]) >= 3,  # a scheduler stops member 1 after 3 epochs
+    )
+    assert [r.result.epochs_run for r in results] == [2, 3, 5]
+    assert seen == {0: [0, 1], 1: [0, 1, 2], 2: [0, 1, 2, 3, 4]}
+    _close(results[2].result.curve, train(long, digits).curve, len(digits.x_dev))
+
+
+def test_dropout_is_equal_in_distribution(digits) -> None:  # type: ignore[no-untyped-def]
+    """Fused dropout masks come from the population's generator, not each member's own:
+    the final dev error over seeds must agree in mean, not curve by curve."""
+    seeds = range(10)
+    configs = [TrainConfig(dropout=0.4, hidden_units=64, epochs=4, learning_rate=3e-3, seed=s) for s in seeds]
+    fused = [r.result.curve[-1]["dev_error"] for r in train_population(configs, digits)]
+    solo = [train(c, digits).curve[-1]["dev_error"] for c in configs]
+    spread = math.sqrt((statistics.variance(fused) + statistics.variance(solo)) / len(configs))
+    assert abs(statistics.mean(fused) - statistics.mean(solo)) <= 3 * spread + 2 / len(digits.x_dev), (fused, solo)
+
+
+def test_plan_groups_by_batch_and_activation_and_buckets_by_width(digits) -> None:  # type: ignore[no-untyped-def]
+    n = len(digits.x_train)
+    configs = [
+        TrainConfig(hidden_units=16, n_layers=1, batch_size=64),
+        TrainConfig(hidden_units=512, n_layers=3, batch_size=64),
+        TrainConfig(hidden_units=20, n_layers=2, batch_size=64),
+        TrainConfig(hidden_units=16, n_layers=1, batch_size=128),
+        TrainConfig(hidden_units=16, n_layers=1, batch_size=64, activation="tanh"),
+        TrainConfig(hidden_units=16, n_layers=2, batch_size=64, activation="tanh"),
+    ]
+    cpu = plan(configs, digits.n_features, digits.n_outputs, n, device="cpu")
+    groups = {b.members for b in cpu}
+    assert (3,) in groups and (4,) in groups and (5,) in groups  # batch 128; tanh by depth
+    assert (1,) in groups and (0, 2) in groups  # the 512-wide one is not padded onto small ones
+    assert wasted_share(cpu, configs, digits.n_features, digits.n_outputs) < 0.05
+    gpu = plan(configs, digits.n_features, digits.n_outputs, n, device="cuda")
+    assert (0, 1, 2) in {b.members for b in gpu}  # a step costs more than padding there
+    assert wasted_share(gpu, configs, digits.n_features, digits.n_outputs) > 0.5
+
+
+def test_memory_budget_splits_a_bucket_into_chunks(digits) -> None:  # type: ignore[no-untyped-def]
+    configs = [TrainConfig(hidden_units=32, seed=s) for s in range(6)]
+    one = population_plan(configs, digits, device="cpu")
+    assert len(one) == 1
+    chunks = population_plan(configs, digits, device="cpu", max_memory=2_000_000)
+    assert len(chunks) > 1 and sorted(i for b in chunks for i in b.members) == list(range(6))
+    with pytest.raises(InvalidArgumentError, match=re.escape("The 'max_memory' setting (1,000 bytes) is too small")):
+        population_plan(configs, digits, device="cpu", max_memory=1000)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("4GiB", 4 * 2**30), ("500MB", 500 * 10**6), (1e9, 10**9), ("2048", 2048)]
+)
+def test_parse_memory(text: str | float, expected: int) -> None:
+    assert parse_memory(text) == expected
+
+
+def test_parse_memory_names_bad_sizes() -> None:
+    with pytest.raises(InvalidArgumentError, match=re.escape("Got 'lots' instead.")):
+        parse_memory("lots")
+
+
+@pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA GPU (checked on a GPU machine when one is lent)"
+)
+def test_cuda_matches_cpu(digits) -> None:  # type: ignore[no-untyped-def]
+    configs = [TrainConfig(hidden_units=w, epochs=3, optimizer=o) for w, o in ((32, "adam"), (64, "momentum"))]
+    on_gpu = train_population(configs, digits, device="cuda")
+    on_cpu = train_population(configs, digits, device="cpu")
+    for g, c in zip(on_gpu, on_cpu, strict=True):
+        assert [m["dev_cost"] for m in g.result.curve] == pytest.approx(
+            [m["dev_cost"] for m in c.result.curve], rel=1e-3
+        )
