@@ -91,6 +91,20 @@ def worker_settings(study: Study) -> dict[str, Any]:
     return {"url": url, "name": study.name, "sampler": study.sampler, "scheduler": study.scheduler}
 
 
+def wait_for_others(study: Study, policy: RunPolicy) -> bool:
+    """When this tuner has nothing to start: False if the study is done; else wait a
+    moment and return True. Trials still running belong to other tuners on the study:
+    they finish, or are failed as lost and retried here."""
+    import time
+
+    from hyperlab.trial import TrialState
+
+    if not study.get_trials((TrialState.RUNNING,)) and not work_left(study, policy):
+        return False
+    time.sleep(min(1.0, policy.grace / 4))
+    return True
+
+
 def work_left(study: Study, policy: RunPolicy) -> bool:
     """Whether trials remain to be started: the budget is not spent, or a lost trial
     waits for its retry."""

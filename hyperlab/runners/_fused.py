@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from hyperlab._optimize import Heartbeat, next_trial
 from hyperlab.errors import HyperlabError, InvalidArgumentError
-from hyperlab.runners._base import ObjectiveFactory, Runner, RunPolicy, work_left
+from hyperlab.runners._base import ObjectiveFactory, Runner, RunPolicy, wait_for_others
 from hyperlab.trial import Trial, TrialState
 
 if TYPE_CHECKING:
@@ -117,11 +117,8 @@ class FusedRunner(Runner):
                 if trials:
                     self._train(study, trials, (data, fixed, metric), device, beat, on_poll)
                     continue
-                # Trials still running belong to other tuners on this study: wait for them to
-                # finish, or to be failed as lost and retried here.
-                if not study.get_trials((TrialState.RUNNING,)) and not work_left(study, policy):
+                if not wait_for_others(study, policy):
                     return
-                time.sleep(min(1.0, policy.grace / 4))
         finally:
             beat.close()
 

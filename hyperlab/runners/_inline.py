@@ -6,8 +6,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from hyperlab.runners._base import ObjectiveFactory, Runner, RunPolicy, work_left
-from hyperlab.trial import TrialState
+from hyperlab.runners._base import ObjectiveFactory, Runner, RunPolicy, wait_for_others
 
 if TYPE_CHECKING:
     from hyperlab.study import Study
@@ -46,8 +45,5 @@ class InlineRunner(Runner):
                 grace=policy.grace,
                 callbacks=callbacks,
             )
-            # Trials still running belong to other tuners on this study, or to a killed
-            # one: wait for them to finish, or to be failed as lost and retried here.
-            if not study.get_trials((TrialState.RUNNING,)) and not work_left(study, policy):
+            if not wait_for_others(study, policy):
                 return
-            time.sleep(min(1.0, policy.grace / 4))

@@ -44,7 +44,7 @@ from hyperlab.train._plan import Bucket, available_memory, padded_widths, plan
 from hyperlab.train.data import Dataset
 from hyperlab.train.hparams import TrainConfig, layer_widths
 from hyperlab.train.model import LEAKY_SLOPE
-from hyperlab.train.trainer import TrainResult, _tensors, build_model, learning_rate_at
+from hyperlab.train.trainer import EpochBook, TrainResult, _tensors, build_model, epoch_metrics, learning_rate_at
 
 __all__ = ["FusedResult", "train_population", "resolve_device", "population_plan"]
 
@@ -82,13 +82,11 @@ def population_plan(
 
 
 class _Member:
-    """One member's bookkeeping across epochs (what ``train`` keeps in locals)."""
+    """One member: its place in the population, its config and its epoch book."""
 
     def __init__(self, index: int, config: TrainConfig) -> None:
         self.index, self.config = index, config
-        self.result = TrainResult(best_epoch=-1, best_dev_error=math.inf, best_dev_cost=math.inf, epochs_run=0)
-        self.start_cost: float | None = None
-        self.since_best = 0
+        self.book = EpochBook(config)
         self.diverged: str | None = None
 
 
@@ -300,9 +298,10 @@ class _SubPopulation:
             total = total + (squares if mask is None else squares * mask.view(-1))
         return self.l2 / (2 * batch) * total
 
-    def _rows(self, x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def _rows(x: torch.Tensor, idx: torch.Tensor, shared: bool) -> torch.Tensor:
         """The rows ``idx`` [K, B] of ``x``: one gather when all members share an order."""
-        if self.shared_order:
+        if shared:
             rows = x[idx[0]]
             return rows.expand(idx.shape[0], *rows.shape)
         return x[idx]
@@ -314,7 +313,7 @@ class _SubPopulation:
         for gen in self.generators:
             if id(gen) not in orders:
                 orders[id(gen)] = torch.randperm(m, generator=gen)
-        self.shared_order = len(orders) == 1
+        shared = len(orders) == 1
         order = torch.stack([orders[id(g)] for g in self.generators]).to(self.device)
         lr = torch.tensor([learning_rate_at(mm.config, self.epoch) for mm in self.members], dtype=torch.float64).view(
             -1, 1
@@ -325,7 +324,7 @@ class _SubPopulation:
         for n, i in enumerate(range(0, m, self.batch)):
             idx = order[:, i : i + self.batch]
             bs = idx.shape[1]
-            xb, yb = self._rows(x, idx), self._rows(y, idx)
+            xb, yb = self._rows(x, idx, shared), self._rows(y, idx, shared)
             out = self._forward(xb, train=True)
             cost, errors = self._losses(out, yb)
             if self.any_l2:
@@ -472,21 +471,19 @@ def _train_population(
             seconds = (time.perf_counter() - t0) / len(sub.members)
             keep: list[int] = []
             for row, member in enumerate(sub.members):
-                metrics = {
-                    "train_cost": train_cost[row],
-                    "train_error": train_error[row],
-                    "dev_cost": dev_cost[row],
-                    "dev_error": dev_error[row],
-                }
-                if classify:
-                    metrics["train_accuracy"] = 1.0 - train_error[row]
-                    metrics["dev_accuracy"] = 1.0 - dev_error[row]
-                metrics["lr"] = learning_rate_at(member.config, epoch)
-                metrics["seconds"] = seconds
+                metrics = epoch_metrics(
+                    classify,
+                    train_cost[row],
+                    train_error[row],
+                    dev_cost[row],
+                    dev_error[row],
+                    learning_rate_at(member.config, epoch),
+                    seconds,
+                )
                 if _after_epoch(member, epoch, metrics, report, should_stop):
                     keep.append(row)
                 else:
-                    done[member.index] = FusedResult(member.result, member.diverged)
+                    done[member.index] = FusedResult(member.book.result, member.diverged)
             if not keep:
                 subs.remove(sub)
             elif len(keep) < len(sub.members):
@@ -504,34 +501,19 @@ def _after_epoch(
     should_stop: Callable[[int], bool] | None,
 ) -> bool:
     """Record one epoch of a member as ``train`` does; whether it trains on."""
-    best, config = member.result, member.config
-    best.curve.append(metrics)
-    best.epochs_run = epoch + 1
+    book = member.book
+    book.record(epoch, metrics)
     if report is not None:
         report(member.index, epoch, metrics)
-    train_cost, dev_cost, dev_error = metrics["train_cost"], metrics["dev_cost"], metrics["dev_error"]
-    if member.start_cost is None:
-        member.start_cost = train_cost
-    if not math.isfinite(train_cost) or not math.isfinite(dev_cost):
-        member.diverged = f"the train cost became {train_cost} at epoch {epoch}"
+    member.diverged = book.divergence(epoch, metrics)
+    if member.diverged is not None:
         return False
-    if train_cost > config.diverge_factor * member.start_cost and epoch > 0:
-        member.diverged = (
-            f"the train cost grew to {train_cost:.4g} at epoch {epoch}, more than {config.diverge_factor:g} x "
-            f"its first value {member.start_cost:.4g}"
-        )
-        return False
-    if dev_error < best.best_dev_error:
-        best.best_epoch, best.best_dev_error, best.best_dev_cost = epoch, dev_error, dev_cost
-        member.since_best = 0
-    else:
-        member.since_best += 1
-    if config.patience is not None and member.since_best >= config.patience:
-        best.stopped_early = True
+    book.improved(epoch, metrics)
+    if book.patience_spent():
         return False
     if should_stop is not None and should_stop(member.index):
         return False
-    return epoch + 1 < config.epochs
+    return epoch + 1 < member.config.epochs
 
 
 def _device_tensors(data: Dataset, device: torch.device) -> dict[str, torch.Tensor]:

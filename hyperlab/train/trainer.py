@@ -155,6 +155,66 @@ def _tensors(data: Dataset) -> dict[str, torch.Tensor]:
     return cached
 
 
+def epoch_metrics(
+    classify: bool, train_cost: float, train_error: float, dev_cost: float, dev_error: float, lr: float, seconds: float
+) -> dict[str, float]:
+    """What an epoch reports, in the order the trainers report it."""
+    metrics = {"train_cost": train_cost, "train_error": train_error, "dev_cost": dev_cost, "dev_error": dev_error}
+    if classify:
+        metrics["train_accuracy"] = 1.0 - train_error
+        metrics["dev_accuracy"] = 1.0 - dev_error
+    metrics["lr"] = lr
+    metrics["seconds"] = seconds
+    return metrics
+
+
+class EpochBook:
+    """One run's bookkeeping after each epoch, shared by the ordinary and the fused
+    trainer: its curve, its best epoch, divergence and early stopping."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+        self.result = TrainResult(best_epoch=-1, best_dev_error=math.inf, best_dev_cost=math.inf, epochs_run=0)
+        self.start_cost: float | None = None
+        self.since_best = 0
+
+    def record(self, epoch: int, metrics: dict[str, float]) -> None:
+        self.result.curve.append(metrics)
+        self.result.epochs_run = epoch + 1
+        if self.start_cost is None:
+            self.start_cost = metrics["train_cost"]
+
+    def divergence(self, epoch: int, metrics: dict[str, float]) -> str | None:
+        """Why the run diverged at this epoch (NaN/inf, or a cost past diverge_factor x its first), or None."""
+        train_cost, dev_cost = metrics["train_cost"], metrics["dev_cost"]
+        if not math.isfinite(train_cost) or not math.isfinite(dev_cost):
+            return f"the train cost became {train_cost} at epoch {epoch}"
+        start = self.start_cost if self.start_cost is not None else train_cost
+        if train_cost > self.config.diverge_factor * start and epoch > 0:
+            return (
+                f"the train cost grew to {train_cost:.4g} at epoch {epoch}, more than "
+                f"{self.config.diverge_factor:g} x its first value {start:.4g}"
+            )
+        return None
+
+    def improved(self, epoch: int, metrics: dict[str, float]) -> bool:
+        """Record a new best dev error; whether this epoch is it."""
+        best = self.result
+        if metrics["dev_error"] < best.best_dev_error:
+            best.best_epoch, best.best_dev_error, best.best_dev_cost = epoch, metrics["dev_error"], metrics["dev_cost"]
+            self.since_best = 0
+            return True
+        self.since_best += 1
+        return False
+
+    def patience_spent(self) -> bool:
+        """Early stopping: ``patience`` epochs without a better dev error."""
+        if self.config.patience is not None and self.since_best >= self.config.patience:
+            self.result.stopped_early = True
+            return True
+        return False
+
+
 def train(
     config: TrainConfig,
     data: Dataset,
@@ -185,9 +245,8 @@ def train(
     task = data.task
     loss_fn = _loss_fn(task)
     classify = task != "regression"
-    best = TrainResult(best_epoch=-1, best_dev_error=math.inf, best_dev_cost=math.inf, epochs_run=0)
-    start_cost: float | None = None
-    since_best = 0
+    book = EpochBook(config)
+    best = book.result
     for epoch in range(config.epochs):
         t0 = time.perf_counter()
         lr = learning_rate_at(config, epoch)
@@ -215,34 +274,16 @@ def train(
         train_cost = float((torch.stack(losses) * sizes).sum()) / m
         train_error = float(_errors(task, torch.cat(outputs), y[order])) / m
         dev_cost, dev_error = evaluate(model, task, x_dev, y_dev)
-        metrics = {"train_cost": train_cost, "train_error": train_error, "dev_cost": dev_cost, "dev_error": dev_error}
-        if classify:
-            metrics["train_accuracy"] = 1.0 - train_error
-            metrics["dev_accuracy"] = 1.0 - dev_error
-        metrics["lr"] = lr
-        metrics["seconds"] = time.perf_counter() - t0
-        best.curve.append(metrics)
-        best.epochs_run = epoch + 1
+        metrics = epoch_metrics(classify, train_cost, train_error, dev_cost, dev_error, lr, time.perf_counter() - t0)
+        book.record(epoch, metrics)
         if report is not None:
             report(epoch, metrics)
-        if start_cost is None:
-            start_cost = train_cost
-        if not math.isfinite(train_cost) or not math.isfinite(dev_cost):
-            raise Diverged(f"the train cost became {train_cost} at epoch {epoch}")
-        if train_cost > config.diverge_factor * start_cost and epoch > 0:
-            raise Diverged(
-                f"the train cost grew to {train_cost:.4g} at epoch {epoch}, more than {config.diverge_factor:g} x "
-                f"its first value {start_cost:.4g}"
-            )
-        if dev_error < best.best_dev_error:
-            best.best_epoch, best.best_dev_error, best.best_dev_cost = epoch, dev_error, dev_cost
-            since_best = 0
-            if keep_best_state:
-                best.state_dict = copy.deepcopy(model.state_dict())
-        else:
-            since_best += 1
-        if config.patience is not None and since_best >= config.patience:
-            best.stopped_early = True
+        diverged = book.divergence(epoch, metrics)
+        if diverged is not None:
+            raise Diverged(diverged)
+        if book.improved(epoch, metrics) and keep_best_state:
+            best.state_dict = copy.deepcopy(model.state_dict())
+        if book.patience_spent():
             break
         if should_stop is not None and should_stop():
             break
