@@ -86,3 +86,37 @@ def test_config_defaults_to_fused_and_checks_its_settings() -> None:
         parse_config({"name": "x", "runner": {"type": "fused", "max_memory": "lots"}})
     with pytest.raises(ConfigError, match=re.escape("runner.device")):
         parse_config({"name": "x", "runner": {"type": "fused", "device": "tpu"}})
+
+
+def test_threads_must_be_positive() -> None:
+    with pytest.raises(
+        InvalidArgumentError, match=re.escape("The 'threads' parameter of FusedRunner must be a positive")
+    ):
+        FusedRunner(threads=0)
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the error on a machine without a GPU")
+def test_cuda_without_a_gpu_is_a_clear_error() -> None:
+    study = Study("gpu", course_space(), storage="memory")
+    factory = ObjectiveFactory("sklearn:digits", {"epochs": 1})
+    with pytest.raises(InvalidArgumentError, match=re.escape("asked for device 'cuda', but torch sees no CUDA GPU")):
+        FusedRunner(device="cuda").run(study, factory, RunPolicy(max_trials=1))
+    assert study.trials == []  # nothing was started
+
+
+def test_a_bad_config_fails_its_own_trial_only() -> None:
+    from hyperlab import Choice, Space
+
+    space = Space(hidden_units=Choice([0, 16]))  # 0 units is not a network
+    study = Study("bad", space, storage="memory", metric="dev_error", seed=1)
+    FusedRunner(population=8, device="cpu").run(
+        study, ObjectiveFactory("sklearn:digits", {"epochs": 1}), RunPolicy(max_trials=8)
+    )
+    trials = study.trials
+    bad = [t for t in trials if t.params["hidden_units"] == 0]
+    good = [t for t in trials if t.params["hidden_units"] == 16]
+    assert bad and good
+    assert all(
+        t.state is TrialState.FAILED and "'hidden_units' hyperparameter must be" in (t.reason or "") for t in bad
+    )
+    assert all(t.state is TrialState.COMPLETE for t in good)
