@@ -1,15 +1,15 @@
 """How a population of configurations is cut into sub-populations that train as one model.
 
 Members that differ in activation, mini-batch size or batch normalization cannot share a
-step, so they form separate *groups*. Members of different depths share one when the
-activation is ReLU without batch normalization: a shallower member is padded with
-identity layers (weights I, bias 0, frozen), exact because ReLU(I h) = h for the h >= 0
-a ReLU layer outputs, in value and in gradient. Other activations (leaky ReLU and tanh
-would change h again) and batch norm group by depth too. Within a group, members of
-different widths are padded to the widest member of their *bucket*; buckets are chosen by
-dynamic programming over the members sorted by width, minimizing
+step, so they form separate *groups*. Members of different depths share one: a
+shallower member skips the layers it lacks (see :mod:`hyperlab.train.fused`), so depth
+costs nothing. (Members without hidden layers, whose output layer reads the inputs, form
+a group of their own.) Within a group, members of different widths are padded to the
+widest member of their *bucket*; buckets are chosen by dynamic programming over the
+members sorted by width, minimizing
 
-    sum over buckets (members x FLOPs at the bucket's padded widths + step overhead),
+    sum over buckets (sum over members of the FLOPs of its own depth at the bucket's
+    padded widths + step overhead),
 
 so a CPU (where one more step costs little next to 512-wide products) gets several
 tight buckets, and a GPU (where every step costs a fixed launch overhead) gets few wide
@@ -40,7 +40,7 @@ STEP_OVERHEAD_FLOPS = {"cpu": 2e7, "cuda": 5e10}
 class Bucket:
     """Members (indices into the population) that train as one stacked model."""
 
-    key: tuple[int, str, bool, int | None]  # batch size, activation, batch norm, depth (None: mixed)
+    key: tuple[int, str, bool, int | None]  # batch size, activation, batch norm, 0 (no hidden layer) or None
     members: tuple[int, ...]
     widths: tuple[int, ...]  # padded hidden widths, one per layer (the deepest member's depth)
 
@@ -49,19 +49,13 @@ class Bucket:
         return self.key[0]
 
 
-def mixes_depths(config: TrainConfig) -> bool:
-    """Whether identity layers can pad this config to a greater depth, exactly."""
-    depth = len(layer_widths(config.n_layers, config.hidden_units))
-    return config.activation == "relu" and not config.batch_norm and depth >= 1
-
-
 def group_key(config: TrainConfig, n_rows: int) -> tuple[int, str, bool, int | None]:
-    depth = None if mixes_depths(config) else len(layer_widths(config.n_layers, config.hidden_units))
-    return min(config.batch_size, n_rows), config.activation, bool(config.batch_norm), depth
+    depth = len(layer_widths(config.n_layers, config.hidden_units))
+    return min(config.batch_size, n_rows), config.activation, bool(config.batch_norm), 0 if depth == 0 else None
 
 
 def padded_widths(widths: Sequence[int], depth: int) -> list[int]:
-    """A member's widths at ``depth`` layers: identity layers repeat its last width."""
+    """A member's widths extended to ``depth`` layers by repeating its last width."""
     return list(widths) + [widths[-1]] * (depth - len(widths)) if widths else []
 
 
@@ -69,6 +63,12 @@ def _flops(n_in: int, widths: Sequence[int], n_out: int) -> float:
     """Multiply-adds of one row through the network (what a forward pass costs per row)."""
     dims = [n_in, *widths, n_out]
     return float(sum(a * b for a, b in itertools.pairwise(dims)))
+
+
+def _padded_flops(n_in: int, padded: Sequence[int], depth: int, n_out: int) -> float:
+    """A member of ``depth`` hidden layers in a bucket of ``padded`` widths: its own
+    layers at the bucket's widths (it skips the rest)."""
+    return _flops(n_in, padded[:depth], n_out)
 
 
 def member_bytes(n_in: int, widths: Sequence[int], n_out: int, batch: int, eval_rows: int) -> int:
@@ -98,16 +98,20 @@ def plan(
     buckets: list[Bucket] = []
     for key, members in groups.items():
         widths = {i: layer_widths(configs[i].n_layers, configs[i].hidden_units) for i in members}
-        order = sorted(members, key=lambda i: (_flops(n_in, widths[i], n_out), i))
+        order = sorted(members, key=lambda i: (max(widths[i], default=0), _flops(n_in, widths[i], n_out), i))
         n = len(order)
         # best[j]: least cost of bucketing order[:j]; cut[j]: where its last bucket starts.
         best = [0.0] + [math.inf] * n
         cut = [0] * (n + 1)
         for j in range(1, n + 1):
             padded: list[int] = []
+            depths: dict[int, int] = {}  # members of the last bucket per depth
             for i in range(j, 0, -1):  # last bucket = order[i-1 : j]
-                padded = _cover(padded, widths[order[i - 1]])
-                cost = best[i - 1] + (j - i + 1) * key[0] * _flops(n_in, padded, n_out) + overhead
+                member = widths[order[i - 1]]
+                padded = _cover(padded, member)
+                depths[len(member)] = depths.get(len(member), 0) + 1
+                work = sum(n * _padded_flops(n_in, padded, d, n_out) for d, n in depths.items())
+                cost = best[i - 1] + key[0] * work + overhead
                 if cost < best[j]:
                     best[j], cut[j] = cost, i - 1
         j = n
@@ -146,9 +150,10 @@ def wasted_share(buckets: Sequence[Bucket], configs: Sequence[TrainConfig], n_in
     """The share of the population's FLOPs spent on padding (0 = none)."""
     done = useful = 0.0
     for b in buckets:
-        done += len(b.members) * _flops(n_in, b.widths, n_out)
         for i in b.members:
-            useful += _flops(n_in, layer_widths(configs[i].n_layers, configs[i].hidden_units), n_out)
+            own = layer_widths(configs[i].n_layers, configs[i].hidden_units)
+            done += _padded_flops(n_in, b.widths, len(own), n_out)
+            useful += _flops(n_in, own, n_out)
     return 0.0 if done == 0 else 1.0 - useful / done
 
 

@@ -8,13 +8,17 @@ What may differ between members of one sub-population (see :mod:`hyperlab.train.
 for how members are grouped): the learning rate and its decay schedule and rate, the
 optimizer (gd, momentum, RMSprop and Adam run as one update with per-member
 coefficients: gd is momentum with beta 0), its betas and epsilon, L2, the dropout rate,
-the number of epochs, early stopping, the seed (initialization and mini-batch order)
-and the hidden widths: narrower members are padded to the widest of their bucket, with
-the padded weights, biases, gradients and optimizer moments held at exactly zero (the
-padded units compute 0 in the forward pass; for sigmoid, whose sigmoid(0) is 0.5, a
-mask zeroes them). Depth, activation, mini-batch size and batch normalization make
-separate sub-populations, which train interleaved: one epoch of each in turn, so a
-scheduler sees every sub-population's curves advance together.
+the number of epochs, early stopping, the seed (initialization and mini-batch order),
+the depth and the hidden widths. Narrower members are padded to the widest of their
+bucket, with the padded weights, biases, gradients and optimizer moments held at
+exactly zero (the padded units compute 0 in the forward pass; for sigmoid, whose
+sigmoid(0) is 0.5, a mask zeroes them). Shallower members skip the layers they lack:
+rows are sorted deepest first, each hidden layer is computed for the prefix of members
+that have it, and each member's output layer reads its own last hidden layer. The
+backward pass is written out by hand (a few batched products per layer), not recorded
+by autograd. Activation, mini-batch size and batch normalization make separate
+sub-populations, which train interleaved: one epoch of each in turn, so a scheduler sees
+every sub-population's curves advance together.
 
 Each member starts from exactly the weights the ordinary trainer gives its config and
 seed (the same modules are built under the same seed and copied in), draws its
@@ -31,29 +35,34 @@ stop costing compute.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from hyperlab.train._plan import Bucket, available_memory, padded_widths, plan
+from hyperlab.train._plan import Bucket, available_memory, plan
 from hyperlab.train.data import Dataset
 from hyperlab.train.hparams import TrainConfig, layer_widths
 from hyperlab.train.model import LEAKY_SLOPE
-from hyperlab.train.trainer import EpochBook, TrainResult, _tensors, build_model, epoch_metrics, learning_rate_at
+from hyperlab.train.trainer import (
+    EpochBook,
+    TrainResult,
+    _tensors,
+    build_model,
+    epoch_metrics,
+    learning_rate_at,
+    optimizer_betas,
+)
 
 __all__ = ["FusedResult", "train_population", "resolve_device", "population_plan"]
 
 BN_EPS, BN_MOMENTUM = 1e-5, 0.1  # nn.BatchNorm1d's defaults, as the ordinary trainer uses
 MEMORY_SHARE = 0.5  # default max_memory: this share of the free RAM / GPU memory
-
-# The gradients are views into one flat buffer per sub-population, which autograd
-# accumulates into in place; it warns that such strided views may be slower.
-warnings.filterwarnings("ignore", message="grad and param do not obey the gradient layout contract")
+FLT_MIN = torch.finfo(torch.float32).tiny  # the smallest normal float32
 
 
 @dataclass
@@ -82,97 +91,101 @@ def population_plan(
 
 
 class _Member:
-    """One member: its place in the population, its config and its epoch book."""
+    """One member: its place in the population, its config, depth and epoch book."""
 
     def __init__(self, index: int, config: TrainConfig) -> None:
         self.index, self.config = index, config
+        self.depth = len(layer_widths(config.n_layers, config.hidden_units))
         self.book = EpochBook(config)
         self.diverged: str | None = None
 
 
+@dataclass
+class _Tape:
+    """What one training step's forward pass keeps for its backward pass, per hidden layer."""
+
+    inputs: list[torch.Tensor]  # inputs[l]: what layer l reads ([n_l, B, in]); inputs[L]: the last hidden output
+    acts: list[torch.Tensor]  # the activation's output, before dropout
+    keeps: list[torch.Tensor | None]  # dropout's scaled keep mask
+    norms: list[tuple[torch.Tensor, torch.Tensor]]  # batch norm's normalized z and 1/std
+
+
 class _SubPopulation:
-    """The members of one bucket, stacked: parameters [K, P] with one row per member."""
+    """The members of one bucket, stacked: parameters [K, P] with one row per member.
+
+    Rows are sorted deepest first, so the members that have a hidden layer l are the
+    first ``active[l]`` rows: layer l is computed for that prefix only, and a shallower
+    member's output layer reads its own last hidden layer. No work is spent on layers a
+    member does not have. Gradients are computed by hand (the MLP's backward pass is a
+    few batched products), which costs a fraction of autograd's per-op overhead; they
+    are written into ``grad``, whose entries for layers or units a member lacks are
+    never written and stay exactly zero.
+    """
 
     def __init__(self, bucket: Bucket, configs: Sequence[TrainConfig], data: Dataset, device: torch.device) -> None:
         self.bucket, self.device, self.task = bucket, device, data.task
-        self.members = [_Member(i, configs[i]) for i in bucket.members]
+        members = [_Member(i, configs[i]) for i in bucket.members]
+        self.members = sorted(members, key=lambda m: (-m.depth, m.index))
         self.batch, self.activation, self.bn, _ = bucket.key
-        depth = len(bucket.widths)
-        self.dims = [data.n_features, *bucket.widths, data.n_outputs]
+        self.widths = list(bucket.widths)
+        depth = len(self.widths)
+        self.dims = [data.n_features, *self.widths, data.n_outputs]
         self.epoch = 0
         self.steps = 0
-        # Layout of one member's row of theta: per layer W [in, out], then the bias (or
-        # BN's gamma and beta on hidden layers with batch norm).
-        self.slots: list[dict[str, tuple[int, tuple[int, ...]]]] = []
+        # Layout of one member's row of theta: every layer's W [in, out] first (the part
+        # L2 penalizes), then the biases (BN's gamma and beta on hidden layers with BN).
+        self.slots: list[dict[str, tuple[int, tuple[int, ...]]]] = [{} for _ in range(depth + 1)]
         offset = 0
-        for layer, (a, b) in enumerate(zip(self.dims, self.dims[1:], strict=False)):
-            hidden_bn = self.bn and layer < depth
-            slot: dict[str, tuple[int, tuple[int, ...]]] = {"W": (offset, (a, b))}
+        for layer, (a, b) in enumerate(itertools.pairwise(self.dims)):
+            self.slots[layer]["W"] = (offset, (a, b))
             offset += a * b
-            for name in ("gamma", "beta") if hidden_bn else ("b",):
-                slot[name] = (offset, (b,))
+        self.n_weights = offset
+        for layer, b in enumerate(self.dims[1:]):
+            for name in ("gamma", "beta") if self.bn and layer < depth else ("b",):
+                self.slots[layer][name] = (offset, (b,))
                 offset += b
-            self.slots.append(slot)
         k = len(self.members)
         self.theta = torch.zeros(k, offset, device=device)
         self.grad = torch.zeros_like(self.theta)
         self.m = torch.zeros_like(self.theta)
         self.v = torch.zeros_like(self.theta)
         self.running = (
-            [(torch.zeros(k, w, device=device), torch.ones(k, w, device=device)) for w in bucket.widths]
+            [(torch.zeros(k, w, device=device), torch.ones(k, w, device=device)) for w in self.widths]
             if self.bn
             else []
         )
-        self.unit_masks = [torch.zeros(k, 1, w, device=device) for w in bucket.widths]
-        # Identity layers padding a shallower member are frozen: 0 where a member's layer
-        # is an identity (its gradients are zeroed), 1 where it trains; None: all train.
-        depths = [len(layer_widths(m.config.n_layers, m.config.hidden_units)) for m in self.members]
-        self.train_masks: list[torch.Tensor | None] = [
-            None
-            if all(d > layer for d in depths)
-            else torch.tensor([float(d > layer) for d in depths], device=device).view(-1, 1, 1)
-            for layer in range(depth)
-        ]
-        with torch.no_grad():
-            for row, member in enumerate(self.members):
-                self._load_initial(row, member.config, data)
+        self.mask_units = self.activation == "sigmoid"  # sigmoid(0) = 0.5: padded units need a mask
+        self.unit_masks = [torch.zeros(k, 1, w, device=device) for w in self.widths] if self.mask_units else []
+        self._bind()
+        for row, member in enumerate(self.members):
+            self._load_initial(row, member.config, data)
         gens: dict[int, torch.Generator] = {}
         self.generators = [
             gens.setdefault(m.config.seed, torch.Generator().manual_seed(m.config.seed)) for m in self.members
         ]
         self.dropout_gen = torch.Generator(device=device).manual_seed(self.members[0].config.seed)
         self._coefficients()
-        self._bind()
+        self._layout()
 
     # -- set-up ----------------------------------------------------------------------
     def _load_initial(self, row: int, config: TrainConfig, data: Dataset) -> None:
-        """Copy the ordinary trainer's initial weights for ``config`` into this row
-        (and identity layers after its last hidden layer, if it is shallower)."""
+        """Copy the ordinary trainer's initial weights for ``config`` into this row."""
         torch.manual_seed(config.seed)
         model = build_model(config, data)
         linears = [mod for mod in model if isinstance(mod, nn.Linear)]
         norms = [mod for mod in model if isinstance(mod, nn.BatchNorm1d)]
-        depth = len(self.bucket.widths)
-        own = layer_widths(config.n_layers, config.hidden_units)
-        places = [*range(len(own)), depth]  # the output layer is the bucket's last
+        places = [*range(len(linears) - 1), len(self.widths)]  # the output layer is the bucket's last
         for layer, linear in zip(places, linears, strict=True):
-            slot = self.slots[layer]
+            p = self.params[layer]
             out_w, in_w = linear.weight.shape
-            self._block(row, slot["W"])[:in_w, :out_w] = linear.weight.detach().T
-            if "b" in slot:
-                self._block(row, slot["b"])[:out_w] = linear.bias.detach()
+            p["W"][row, :in_w, :out_w] = linear.weight.detach().T
+            if "b" in p:
+                p["b"][row, :out_w] = linear.bias.detach()
             else:
-                norm = norms[layer]
-                self._block(row, slot["gamma"])[:out_w] = norm.weight.detach()
-                self._block(row, slot["beta"])[:out_w] = norm.bias.detach()
-        for layer, w in enumerate(padded_widths(own, depth)):
-            self.unit_masks[layer][row, 0, :w] = 1.0
-            if layer >= len(own):
-                self._block(row, self.slots[layer]["W"])[:w, :w] = torch.eye(w)
-
-    def _block(self, row: int, slot: tuple[int, tuple[int, ...]]) -> torch.Tensor:
-        off, shape = slot
-        return self.theta[row, off : off + math.prod(shape)].view(shape)
+                p["gamma"][row, :out_w] = norms[layer].weight.detach()
+                p["beta"][row, :out_w] = norms[layer].bias.detach()
+            if self.mask_units and layer < len(self.widths):
+                self.unit_masks[layer][row, 0, :out_w] = 1.0
 
     def _coefficients(self) -> None:
         """Per-member optimizer coefficients as [K, 1] columns."""
@@ -181,122 +194,183 @@ class _SubPopulation:
             return torch.tensor(values, dtype=torch.float64).view(-1, 1)
 
         cs = [m.config for m in self.members]
-        opt = [c.optimizer for c in cs]
-        self.beta1 = col(
-            [
-                c.momentum if o == "momentum" else c.adam_beta1 if o == "adam" else 0.0
-                for c, o in zip(cs, opt, strict=True)
-            ]
-        )
-        self.beta2 = col(
-            [
-                c.rmsprop_beta if o == "rmsprop" else c.adam_beta2 if o == "adam" else 0.0
-                for c, o in zip(cs, opt, strict=True)
-            ]
-        )
-        self.eps = col(
-            [
-                c.rmsprop_epsilon if o == "rmsprop" else c.adam_epsilon if o == "adam" else 1.0
-                for c, o in zip(cs, opt, strict=True)
-            ]
-        )
-        self.is_adam = col([1.0 if o == "adam" else 0.0 for o in opt])
-        self.adaptive = torch.tensor([o in ("rmsprop", "adam") for o in opt]).view(-1, 1).to(self.device)
-        self.l2 = torch.tensor([c.l2 for c in cs], device=self.device)
-        self.dropout = [
-            torch.tensor(
-                [c.dropout if len(layer_widths(c.n_layers, c.hidden_units)) > layer else 0.0 for c in cs],
-                device=self.device,
-            ).view(-1, 1, 1)
-            for layer in range(len(self.bucket.widths))
-        ]
+        betas = [optimizer_betas(c) for c in cs]
+        self.beta1 = col([b[0] for b in betas])
+        self.beta2 = col([b[1] for b in betas])
+        self.eps = col([b[2] for b in betas])
+        self.is_adam = col([1.0 if c.optimizer == "adam" else 0.0 for c in cs])
+        self.adaptive = torch.tensor([c.optimizer in ("rmsprop", "adam") for c in cs]).view(-1, 1)
+        self.l2 = torch.tensor([c.l2 for c in cs], device=self.device).view(-1, 1)
+        self.dropout = torch.tensor([c.dropout for c in cs], device=self.device).view(-1, 1, 1)
         self.any_l2 = any(c.l2 > 0 for c in cs)
         self.any_dropout = any(c.dropout > 0 for c in cs)
-        self.all_adaptive = bool(self.adaptive.all())
         self.any_adaptive = bool(self.adaptive.any())
-        self.mask_units = self.activation == "sigmoid"
-        self._device_coefficients()
-
-    def _device_coefficients(self) -> None:
         self.one_minus_b1 = (1 - self.beta1).to(self.device, torch.float32)
         self.one_minus_b2 = (1 - self.beta2).to(self.device, torch.float32)
         self.eps_d = self.eps.to(self.device, torch.float32)
 
     def _bind(self) -> None:
-        """(Re)build the per-layer parameter views of theta and point their grads into ``grad``."""
+        """(Re)build the per-layer views of theta and of grad."""
         k = self.theta.shape[0]
-        self.params: list[dict[str, torch.Tensor]] = []
-        for slot in self.slots:
-            views = {}
-            for name, (off, shape) in slot.items():
-                size = math.prod(shape)
-                p = self.theta[:, off : off + size].view(k, *shape)
-                p.requires_grad_()
-                p.grad = self.grad[:, off : off + size].view(k, *shape)
-                views[name] = p
-            self.params.append(views)
 
-    # -- one epoch -------------------------------------------------------------------
+        def views(flat: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+            return [
+                {name: flat[:, off : off + math.prod(shape)].view(k, *shape) for name, (off, shape) in slot.items()}
+                for slot in self.slots
+            ]
+
+        self.params, self.grads = views(self.theta), views(self.grad)
+
+    def _layout(self) -> None:
+        """Which rows each layer computes, and the runs of equal depth the output layer reads."""
+        depths = [m.depth for m in self.members]
+        self.active = [sum(d > layer for d in depths) for layer in range(len(self.widths))]
+        last_in = self.dims[-2]
+        self.runs: list[tuple[int, int, int, int]] = []  # rows [a, b) of depth d read c units
+        start = 0
+        for d, run in itertools.groupby(depths):
+            n = len(list(run))
+            self.runs.append((start, start + n, d, min(self.dims[d], last_in)))
+            start += n
+
+    # -- one step --------------------------------------------------------------------
     def _act(self, z: torch.Tensor) -> torch.Tensor:
+        """The activation, in place on ``z``."""
         if self.activation == "relu":
-            return torch.relu(z)
+            return z.relu_()
         if self.activation == "leaky_relu":
-            return nn.functional.leaky_relu(z, LEAKY_SLOPE)
+            return nn.functional.leaky_relu_(z, LEAKY_SLOPE)
         if self.activation == "tanh":
-            return torch.tanh(z)
-        return torch.sigmoid(z)
+            return z.tanh_()
+        return z.sigmoid_()
 
-    def _forward(self, h: torch.Tensor, train: bool) -> torch.Tensor:
-        last = len(self.params) - 1
-        for layer, p in enumerate(self.params):
-            if layer == last:
-                return torch.baddbmm(p["b"].unsqueeze(1), h, p["W"])
+    def _act_backward(self, grad: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """The gradient at the activation's input from the one at its output ``a``
+        (the sign of a is the sign of its input for ReLU and leaky ReLU)."""
+        aten = torch.ops.aten
+        if self.activation == "relu":
+            return aten.threshold_backward(grad, a, 0.0)
+        if self.activation == "leaky_relu":
+            return aten.leaky_relu_backward(grad, a, LEAKY_SLOPE, False)
+        if self.activation == "tanh":
+            return aten.tanh_backward(grad, a)
+        return aten.sigmoid_backward(grad, a)
+
+    def _forward(self, x: torch.Tensor, tape: _Tape | None) -> torch.Tensor:
+        """The outputs [K, B, C] for inputs [K, B, F]; training mode when ``tape`` is given
+        (batch statistics, dropout, and what the backward pass needs kept on the tape)."""
+        h = x
+        inputs = [x]
+        for layer, n in enumerate(self.active):
+            p = self.params[layer]
             if self.bn:
-                z = torch.bmm(h, p["W"])
-                mean_run, var_run = self.running[layer]
-                if train:
-                    mean = z.mean(1, keepdim=True)
-                    var = z.var(1, unbiased=False, keepdim=True)
-                    with torch.no_grad():
-                        n = z.shape[1]
-                        mean_run.mul_(1 - BN_MOMENTUM).add_(mean.squeeze(1), alpha=BN_MOMENTUM)
-                        var_run.mul_(1 - BN_MOMENTUM).add_(var.squeeze(1) * (n / max(n - 1, 1)), alpha=BN_MOMENTUM)
+                z = torch.bmm(h[:n], p["W"][:n])
+                mean_run, var_run = (r[:n] for r in self.running[layer])
+                if tape is not None:
+                    var, mean = torch.var_mean(z, 1, unbiased=False, keepdim=True)
+                    mean_run.lerp_(mean.squeeze(1), BN_MOMENTUM)
+                    b = z.shape[1]
+                    var_run.lerp_(var.squeeze(1) * (b / max(b - 1, 1)), BN_MOMENTUM)
                 else:
                     mean, var = mean_run.unsqueeze(1), var_run.unsqueeze(1)
-                z = (z - mean) * torch.rsqrt(var + BN_EPS) * p["gamma"].unsqueeze(1) + p["beta"].unsqueeze(1)
+                rstd = (var + BN_EPS).rsqrt_()
+                zhat = (z - mean).mul_(rstd)
+                z = torch.addcmul(p["beta"][:n].unsqueeze(1), zhat, p["gamma"][:n].unsqueeze(1))
+                if tape is not None:
+                    tape.norms.append((zhat, rstd))
             else:
-                z = torch.baddbmm(p["b"].unsqueeze(1), h, p["W"])
-            h = self._act(z)
+                z = torch.baddbmm(p["b"][:n].unsqueeze(1), h[:n], p["W"][:n])
+            a = self._act(z)
             if self.mask_units:
-                h = h * self.unit_masks[layer]
-            if train and self.any_dropout:
-                p_drop = self.dropout[layer]
-                keep = torch.rand(h.shape, generator=self.dropout_gen, device=h.device) >= p_drop
-                h = h * keep / (1 - p_drop)
-        raise AssertionError("unreachable: the output layer returns")
+                a.mul_(self.unit_masks[layer][:n])
+            h = a
+            if tape is not None:
+                tape.acts.append(a)
+                keep = None
+                if self.any_dropout:
+                    p_drop = self.dropout[:n]
+                    draw = torch.rand(a.shape, generator=self.dropout_gen, device=a.device)
+                    keep = (draw >= p_drop).to(a.dtype).div_(1 - p_drop)
+                    h = a * keep
+                tape.keeps.append(keep)
+            inputs.append(h)
+        if tape is not None:
+            tape.inputs = inputs
+        p = self.params[-1]
+        if len(self.runs) == 1:
+            _, _, d, c = self.runs[0]
+            return torch.baddbmm(p["b"].unsqueeze(1), inputs[d][..., :c], p["W"][:, :c])
+        out = torch.empty(len(self.members), x.shape[1], self.dims[-1], device=x.device)
+        for lo, hi, d, c in self.runs:
+            torch.baddbmm(p["b"][lo:hi].unsqueeze(1), inputs[d][lo:hi, :, :c], p["W"][lo:hi, :c], out=out[lo:hi])
+        return out
 
-    def _losses(self, out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-member mean cost and summed errors of a batch (out [K, B, C], y [K, B])."""
-        k, b = y.shape
+    def _loss(
+        self, out: torch.Tensor, y: torch.Tensor, with_grad: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Per-member mean cost and summed errors of a batch (out [K, B, C], y [K, B]),
+        and (``with_grad``) the gradient of the summed costs at ``out``."""
+        b = y.shape[1]
+        grad = None
         if self.task == "multiclass":
-            cost = nn.functional.cross_entropy(out.reshape(k * b, -1), y.reshape(-1), reduction="none").view(k, b)
+            logp = torch.log_softmax(out, 2)
+            target = y.unsqueeze(2)
+            cost = logp.gather(2, target).squeeze(2).mean(1).neg_()
             errors = (out.argmax(2) != y).sum(1)
+            if with_grad:  # softmax - one-hot, over the batch size
+                minus_one = torch.full((1, 1, 1), -1.0, device=out.device).expand(target.shape)
+                grad = logp.exp_().scatter_add_(2, target, minus_one).div_(b)
         elif self.task == "binary":
-            logit = out[..., 0]
-            cost = nn.functional.binary_cross_entropy_with_logits(logit, y.float(), reduction="none")
+            logit, yf = out[..., 0], y.to(out.dtype)
+            cost = nn.functional.binary_cross_entropy_with_logits(logit, yf, reduction="none").mean(1)
             errors = ((logit > 0).long() != y).sum(1)
+            if with_grad:
+                grad = (torch.sigmoid(logit) - yf).div_(b).unsqueeze(2)
         else:
-            cost = (out[..., 0] - y) ** 2
-            errors = cost.detach().sum(1)
-        return cost.mean(1), errors
+            diff = out[..., 0] - y
+            squares = diff * diff
+            cost, errors = squares.mean(1), squares.sum(1)
+            if with_grad:
+                grad = diff.mul_(2.0 / b).unsqueeze(2)
+        return cost, errors, grad
 
-    def _l2(self, batch: int) -> torch.Tensor:
-        total = torch.zeros_like(self.l2)
-        for layer, p in enumerate(self.params):
-            squares = (p["W"] * p["W"]).sum((1, 2))
-            mask = self.train_masks[layer] if layer < len(self.train_masks) else None
-            total = total + (squares if mask is None else squares * mask.view(-1))
-        return self.l2 / (2 * batch) * total
+    def _backward(self, grad_out: torch.Tensor, tape: _Tape, batch: int) -> None:
+        """Write every member's gradient of its own cost into ``grad``."""
+        depth, k = len(self.widths), len(self.members)
+        g_last, p_last = self.grads[-1], self.params[-1]
+        torch.sum(grad_out, 1, out=g_last["b"])
+        # grad_h[l]: the gradient at hidden layer l's output (after dropout), [active[l], B, width]
+        partial = {d for _, _, d, c in self.runs if d > 0 and c < self.dims[d]}
+        grad_h = [
+            (torch.zeros if layer + 1 in partial else torch.empty)(n, batch, w, device=self.device)
+            for layer, (n, w) in enumerate(zip(self.active, self.widths, strict=True))
+        ]
+        for a, b, d, c in self.runs:
+            whole = a == 0 and b == k
+            src = tape.inputs[d] if whole else tape.inputs[d][a:b]
+            torch.bmm(src[..., :c].transpose(1, 2), grad_out[a:b], out=g_last["W"][a:b, :c])
+            if d > 0:
+                torch.bmm(grad_out[a:b], p_last["W"][a:b, :c].transpose(1, 2), out=grad_h[d - 1][a:b, :, :c])
+        for layer in reversed(range(depth)):
+            n, g, p = self.active[layer], self.grads[layer], self.params[layer]
+            gh = grad_h[layer]
+            keep = tape.keeps[layer]
+            if keep is not None:
+                gh.mul_(keep)
+            gz = self._act_backward(gh, tape.acts[layer])
+            if self.bn:
+                zhat, rstd = tape.norms[layer]
+                torch.sum(gz * zhat, 1, out=g["gamma"][:n])
+                torch.sum(gz, 1, out=g["beta"][:n])
+                gz = gz.mul_(p["gamma"][:n].unsqueeze(1))
+                gz = (gz - gz.mean(1, keepdim=True)).sub_(zhat * (gz * zhat).mean(1, keepdim=True)).mul_(rstd)
+            else:
+                torch.sum(gz, 1, out=g["b"][:n])
+            torch.bmm(tape.inputs[layer][:n].transpose(1, 2), gz, out=g["W"][:n])
+            if layer > 0:
+                torch.bmm(gz, p["W"][:n].transpose(1, 2), out=grad_h[layer - 1][:n])
+        if self.any_l2:  # d/dW of l2 / (2 B) * sum W^2, for every layer's W at once
+            self.grad[:, : self.n_weights].addcmul_(self.theta[:, : self.n_weights], self.l2, value=1.0 / batch)
 
     @staticmethod
     def _rows(x: torch.Tensor, idx: torch.Tensor, shared: bool) -> torch.Tensor:
@@ -324,26 +398,19 @@ class _SubPopulation:
         for n, i in enumerate(range(0, m, self.batch)):
             idx = order[:, i : i + self.batch]
             bs = idx.shape[1]
-            xb, yb = self._rows(x, idx, shared), self._rows(y, idx, shared)
-            out = self._forward(xb, train=True)
-            cost, errors = self._losses(out, yb)
+            tape = _Tape([], [], [], [])
+            out = self._forward(self._rows(x, idx, shared), tape)
+            cost, errors, grad_out = self._loss(out, self._rows(y, idx, shared))
+            assert grad_out is not None
+            self._backward(grad_out, tape, bs)
             if self.any_l2:
-                cost = cost + self._l2(bs)
-            self.grad.zero_()
-            cost.sum().backward()
-            self._freeze_identities()
+                weights = self.theta[:, : self.n_weights]
+                cost = cost + self.l2.view(-1) / (2 * bs) * (weights * weights).sum(1)
             self._update(steps[n], bc2s[n])
-            cost_sum += cost.detach() * bs
-            err_sum += errors
+            cost_sum.add_(cost, alpha=bs)
+            err_sum.add_(errors)
         self.epoch += 1
         return cost_sum / m, err_sum / m
-
-    @torch.no_grad()
-    def _freeze_identities(self) -> None:
-        for p, mask in zip(self.params, self.train_masks, strict=False):
-            if mask is not None:
-                p["W"].grad.mul_(mask)  # type: ignore[union-attr]
-                p["b"].grad.mul_(mask.view(-1, 1))  # type: ignore[union-attr]
 
     def _schedule(self, lr: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Per step of the coming epoch and per member: the step size lr / (1 - beta1^t)
@@ -353,17 +420,18 @@ class _SubPopulation:
         t = torch.arange(self.steps + 1, self.steps + steps + 1, dtype=torch.float64).view(-1, 1, 1)
         bc1 = 1 - self.is_adam * self.beta1**t
         bc2 = (1 - self.is_adam * self.beta2**t).sqrt()
-        bc2 = torch.where(self.adaptive.cpu(), bc2, torch.inf)
+        bc2 = torch.where(self.adaptive, bc2, torch.inf)
         step = lr / bc1
         return step.to(self.device, torch.float32), bc2.to(self.device, torch.float32)
 
-    @torch.no_grad()
     def _update(self, step: torch.Tensor, bc2: torch.Tensor) -> None:
         """One optimizer step for every member: momentum / RMSprop / Adam, vectorized.
 
         m <- m + (1 - beta1) (g - m); v <- v + (1 - beta2) (g^2 - v);
         theta <- theta - step * m / (sqrt(v) / bc2 + eps), with beta1 = 0 for gd and
-        RMSprop, and the denominator exactly 1 for gd and momentum.
+        RMSprop, and the denominator exactly 1 for gd and momentum. v is read through
+        max(v, FLT_MIN): the square root of a subnormal float is ~50x slower on a CPU,
+        and sqrt(FLT_MIN) ~ 1e-19 vanishes next to any epsilon.
         """
         self.steps += 1
         g = self.grad
@@ -372,10 +440,9 @@ class _SubPopulation:
             self.theta.sub_(step * self.m)
             return
         self.v.lerp_(g * g, self.one_minus_b2)
-        denom = self.v.sqrt().div_(bc2).add_(self.eps_d)
+        denom = torch.clamp_min(self.v, FLT_MIN).sqrt_().div_(bc2).add_(self.eps_d)
         self.theta.addcdiv_(step * self.m, denom, value=-1.0)
 
-    @torch.no_grad()
     def evaluate(self, x: torch.Tensor, y: torch.Tensor, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-member (cost, error) on a whole split in eval mode, ``rows`` rows at a time."""
         k, n = len(self.members), x.shape[0]
@@ -383,8 +450,8 @@ class _SubPopulation:
         errors = torch.zeros(k, device=self.device)
         for i in range(0, n, rows):
             xb, yb = x[i : i + rows], y[i : i + rows]
-            out = self._forward(xb.expand(k, *xb.shape), train=False)
-            c, e = self._losses(out, yb.expand(k, *yb.shape))
+            out = self._forward(xb.expand(k, *xb.shape), None)
+            c, e, _ = self._loss(out, yb.expand(k, *yb.shape), with_grad=False)
             cost += c * xb.shape[0]
             errors += e
         return cost / n, errors / n
@@ -392,26 +459,17 @@ class _SubPopulation:
     def keep(self, rows: list[int]) -> None:
         """Compact to the members at ``rows``: the others stop costing compute."""
         index = torch.tensor(rows, dtype=torch.long, device=self.device)
-        cpu_index = index.cpu()
         self.members = [self.members[r] for r in rows]
         self.generators = [self.generators[r] for r in rows]
-        with torch.no_grad():
-            self.theta = self.theta.index_select(0, index)
-            self.grad = self.grad.index_select(0, index)
-            self.m = self.m.index_select(0, index)
-            self.v = self.v.index_select(0, index)
-            self.running = [(a.index_select(0, index), b.index_select(0, index)) for a, b in self.running]
-            self.unit_masks = [u.index_select(0, index) for u in self.unit_masks]
-        for name in ("beta1", "beta2", "eps", "is_adam"):
-            setattr(self, name, getattr(self, name).index_select(0, cpu_index))
-        self.adaptive = self.adaptive.index_select(0, index)
-        self.l2 = self.l2.index_select(0, index)
-        self.dropout = [d.index_select(0, index) for d in self.dropout]
-        self.train_masks = [None if t is None else t.index_select(0, index) for t in self.train_masks]
-        self.all_adaptive = bool(self.adaptive.all())
-        self.any_adaptive = bool(self.adaptive.any())
-        self._device_coefficients()
+        self.theta = self.theta.index_select(0, index)
+        self.grad = self.grad.index_select(0, index)
+        self.m = self.m.index_select(0, index)
+        self.v = self.v.index_select(0, index)
+        self.running = [(a.index_select(0, index), b.index_select(0, index)) for a, b in self.running]
+        self.unit_masks = [u.index_select(0, index) for u in self.unit_masks]
+        self._coefficients()
         self._bind()
+        self._layout()
 
 
 def train_population(
@@ -435,14 +493,8 @@ def train_population(
     """
     for c in configs:
         c.check()
-    # Tiny gradients squared (Adam's and RMSprop's v) fall into float32's subnormal
-    # range, where CPU arithmetic is many times slower; they are flushed to zero while
-    # the population trains (the ordinary trainer's curves are unchanged at 1e-7).
-    torch.set_flush_denormal(True)
-    try:
+    with torch.no_grad():
         return _train_population(configs, data, report, should_stop, device, max_memory, eval_rows, on_epoch)
-    finally:
-        torch.set_flush_denormal(False)
 
 
 def _train_population(

@@ -81,15 +81,29 @@ class CourseMomentum(torch.optim.Optimizer):
             torch._foreach_add_(params, bufs, alpha=-group["lr"])
 
 
+def optimizer_betas(config: TrainConfig) -> tuple[float, float, float]:
+    """(beta1, beta2, epsilon) of the config's optimizer as one update rule:
+    m <- beta1 m + (1 - beta1) g and v <- beta2 v + (1 - beta2) g^2. gd has no moments
+    (beta1 0), momentum no second moment, RMSprop no first (beta1 0)."""
+    if config.optimizer == "momentum":
+        return config.momentum, 0.0, 1.0
+    if config.optimizer == "rmsprop":
+        return 0.0, config.rmsprop_beta, config.rmsprop_epsilon
+    if config.optimizer == "adam":
+        return config.adam_beta1, config.adam_beta2, config.adam_epsilon
+    return 0.0, 0.0, 1.0
+
+
 def _optimizer(config: TrainConfig, params: Any) -> torch.optim.Optimizer:
     lr = config.learning_rate
+    beta1, beta2, eps = optimizer_betas(config)
     if config.optimizer == "gd":
         return torch.optim.SGD(params, lr=lr)
     if config.optimizer == "momentum":
-        return CourseMomentum(params, lr=lr, beta=config.momentum)
+        return CourseMomentum(params, lr=lr, beta=beta1)
     if config.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, alpha=config.rmsprop_beta, eps=config.rmsprop_epsilon)
-    return torch.optim.Adam(params, lr=lr, betas=(config.adam_beta1, config.adam_beta2), eps=config.adam_epsilon)
+        return torch.optim.RMSprop(params, lr=lr, alpha=beta2, eps=eps)
+    return torch.optim.Adam(params, lr=lr, betas=(beta1, beta2), eps=eps)
 
 
 def learning_rate_at(config: TrainConfig, epoch: int) -> float:

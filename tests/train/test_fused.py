@@ -71,30 +71,35 @@ def test_member_follows_the_ordinary_trainer(digits, optimizer: str, activation:
     _close(results[2].result.curve, train(others[1], digits).curve, len(digits.x_dev))
 
 
-def test_padded_units_and_identity_layers_stay_exact(digits) -> None:  # type: ignore[no-untyped-def]
+def test_padded_units_and_skipped_layers_stay_exact(digits) -> None:  # type: ignore[no-untyped-def]
     configs = [
-        TrainConfig(optimizer="adam", activation="relu", hidden_units=8, n_layers=1, l2=0.1, epochs=1),
-        TrainConfig(optimizer="rmsprop", activation="relu", hidden_units=[32, 24, 16], epochs=1, seed=4),
+        TrainConfig(optimizer="adam", activation="tanh", hidden_units=8, n_layers=1, l2=0.1, epochs=1),
+        TrainConfig(optimizer="rmsprop", activation="tanh", hidden_units=[32, 24, 16], epochs=1, seed=4),
     ]
     (bucket,) = plan(configs, digits.n_features, digits.n_outputs, len(digits.x_train), device="cuda")
     assert bucket.widths == (32, 24, 16)
     sub = _SubPopulation(bucket, configs, digits, torch.device("cpu"))
+    assert [m.index for m in sub.members] == [1, 0]  # deepest first
+    assert sub.active == [2, 1, 1]
     x, y = torch.from_numpy(digits.x_train), torch.from_numpy(digits.y_train)
     sub.train_epoch(x, y)
-    w0, w1, w2 = (p["W"].detach() for p in sub.params[:3])
-    # Member 0 is 8 wide and one layer deep: its padded units are zero, its identity
-    # layers are still the identity, and its gradients and moments there are zero.
-    assert torch.count_nonzero(w0[0, :, 8:]) == 0
-    assert torch.equal(w1[0, :8, :8], torch.eye(8)) and torch.count_nonzero(w1[0, 8:]) == 0
-    assert torch.count_nonzero(w1[0, :, 8:]) == 0 and torch.equal(w2[0, :8, :8], torch.eye(8))
-    for buffer in (sub.grad, sub.m, sub.v):
-        padded = buffer[0].clone()
-        off, (a, b) = sub.slots[0]["W"]
-        block = padded[off : off + a * b].view(a, b)
-        assert torch.count_nonzero(block[:, 8:]) == 0
-    off, (a, b) = sub.slots[1]["W"]
-    assert torch.count_nonzero(sub.m[0, off : off + a * b]) == 0  # the frozen identity never moves
-    assert torch.count_nonzero(w0[1]) > 0 and torch.count_nonzero(w2[1, :, :16]) > 0
+    # Member 0 (row 1) is 8 wide and one layer deep: its padded units and the two layers
+    # it skips hold exact zeros in the weights, the gradients and both moments.
+    for buffer in (sub.theta, sub.grad, sub.m, sub.v):
+        row = buffer[1]
+        for layer, slot in enumerate(sub.slots):
+            off, (a, b) = slot["W"]
+            block = row[off : off + a * b].view(a, b)
+            if layer == 0:
+                assert torch.count_nonzero(block[:, 8:]) == 0
+            elif layer == 3:  # the output layer reads its 8 units
+                assert torch.count_nonzero(block[8:]) == 0
+            else:
+                assert torch.count_nonzero(block) == 0
+    shallow, deep = train_population(configs, digits)
+    _close(shallow.result.curve, train(configs[0], digits).curve, len(digits.x_dev))
+    _close(deep.result.curve, train(configs[1], digits).curve, len(digits.x_dev))
+    assert torch.count_nonzero(sub.theta[0]) > 0
 
 
 def test_a_diverging_member_leaves_without_disturbing_the_others(digits) -> None:  # type: ignore[no-untyped-def]
@@ -150,12 +155,12 @@ def test_plan_groups_by_batch_and_activation_and_buckets_by_width(digits) -> Non
     ]
     cpu = plan(configs, digits.n_features, digits.n_outputs, n, device="cpu")
     groups = {b.members for b in cpu}
-    assert (3,) in groups and (4,) in groups and (5,) in groups  # batch 128; tanh by depth
+    assert (3,) in groups and (4, 5) in groups  # batch 128; tanh of both depths together
     assert (1,) in groups and (0, 2) in groups  # the 512-wide one is not padded onto small ones
     assert wasted_share(cpu, configs, digits.n_features, digits.n_outputs) < 0.05
     gpu = plan(configs, digits.n_features, digits.n_outputs, n, device="cuda")
     assert (0, 1, 2) in {b.members for b in gpu}  # a step costs more than padding there
-    assert wasted_share(gpu, configs, digits.n_features, digits.n_outputs) > 0.5
+    assert wasted_share(gpu, configs, digits.n_features, digits.n_outputs) > 0.3  # 16 and 20 wide padded to 512
 
 
 def test_memory_budget_splits_a_bucket_into_chunks(digits) -> None:  # type: ignore[no-untyped-def]
