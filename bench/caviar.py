@@ -17,7 +17,12 @@ built-in MLP trainer, for each dataset and seed:
   populations of 64 trials, so TPE learns between them), ASHA, TPE;
 * Optuna, TPE, sequential, on the same trainer and the same space (log scales; 1 - beta
   on a log scale; the same conditions);
-* Optuna, TPE + HyperbandPruner (min 1, max = epochs, eta 3), sequential.
+* Optuna, TPE + HyperbandPruner (min 1, max = epochs, eta 3), sequential;
+* any hyperlab kind with ``-quarter`` appended (``hyperlab-proc2-asha-tpe-quarter``):
+  time-boxed instead of trial-boxed, the way Hyperband-style tuners are compared. It
+  gets a quarter of the wall time Optuna TPE took in the same run (``timeout``: no
+  trial starts after it; running ones finish) and up to 8x the trials; ``optuna-tpe``
+  must come before it in ``--kinds``.
 
 Every trial reports dev accuracy each epoch. Reported: wall time, epochs trained, best
 dev accuracy, and the time each configuration first reached Optuna-TPE-sequential's
@@ -59,7 +64,9 @@ def curve_from_hyperlab(study: hl.Study, start: float) -> tuple[int, list[tuple[
     return epochs, points
 
 
-def run_hyperlab(kind: str, source: str, epochs: int, trials: int, seed: int, folder: Path) -> dict[str, Any]:
+def run_hyperlab(
+    kind: str, source: str, epochs: int, trials: int, seed: int, folder: Path, timeout: float | None = None
+) -> dict[str, Any]:
     scheduler = ASHAScheduler(3, 1, epochs) if "-asha" in kind else None
     sampler = hl.TPESampler() if kind.endswith("-tpe") else hl.RandomSampler()
     study = hl.Study(
@@ -80,10 +87,10 @@ def run_hyperlab(kind: str, source: str, epochs: int, trials: int, seed: int, fo
     else:
         runner = InlineRunner() if kind.startswith("hyperlab-seq") else ProcessRunner(2)
     t0 = time.time()
-    runner.run(study, factory, RunPolicy(max_trials=trials))
+    runner.run(study, factory, RunPolicy(max_trials=trials, timeout=timeout))
     wall = time.time() - t0
     n_epochs, points = curve_from_hyperlab(study, t0)
-    return {"wall": wall, "epochs": n_epochs, "points": points}
+    return {"wall": wall, "epochs": n_epochs, "points": points, "trials": len(study.trials)}
 
 
 def _optuna_params(trial: Any, space: hl.Space) -> dict[str, Any]:
@@ -233,17 +240,28 @@ def main() -> int:
             rows = {}
             for kind in args.kinds:
                 with tempfile.TemporaryDirectory() as folder:
-                    run = run_optuna if kind.startswith("optuna") else run_hyperlab
-                    rows[kind] = run(kind, source, args.epochs, args.trials, seed, Path(folder))
+                    if kind.startswith("optuna"):
+                        rows[kind] = run_optuna(kind, source, args.epochs, args.trials, seed, Path(folder))
+                    elif kind.endswith("-quarter"):
+                        if "optuna-tpe" not in rows:
+                            parser.error(f"kind {kind!r} needs 'optuna-tpe' before it in --kinds")
+                        quarter = rows["optuna-tpe"]["wall"] / 4
+                        base = kind.removesuffix("-quarter")
+                        rows[kind] = run_hyperlab(
+                            base, source, args.epochs, 8 * args.trials, seed, Path(folder), timeout=quarter
+                        )
+                    else:
+                        rows[kind] = run_hyperlab(kind, source, args.epochs, args.trials, seed, Path(folder))
                 print(f"  ran {kind} on {source} seed {seed}: {rows[kind]['wall']:.0f} s", file=sys.stderr, flush=True)
             target = max(v for _, v in rows["optuna-tpe"]["points"]) if "optuna-tpe" in rows else None
             print(f"\n{source}, seed {seed}" + (f"; target = Optuna TPE's best {target:.4f}" if target else ""))
-            print(f"{'':>20} {'wall s':>8} {'epochs':>7} {'best dev acc':>13} {'t to target s':>14}")
+            print(f"{'':>32} {'wall s':>8} {'trials':>6} {'epochs':>7} {'best dev acc':>13} {'t to target s':>14}")
             for kind, r in rows.items():
                 best = max(v for _, v in r["points"])
                 tt = time_to(r["points"], target) if target is not None else None
                 shown = f"{tt:.1f}" if tt is not None else "never"
-                print(f"{kind:>20} {r['wall']:8.1f} {r['epochs']:7d} {best:13.4f} {shown:>14}")
+                n = r.get("trials", args.trials)
+                print(f"{kind:>32} {r['wall']:8.1f} {n:6d} {r['epochs']:7d} {best:13.4f} {shown:>14}")
             for kind in rows:
                 if target is not None and "asha" in kind and kind.startswith("hyperlab"):
                     tt = time_to(rows[kind]["points"], target)

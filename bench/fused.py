@@ -12,8 +12,12 @@ process: fused (hyperlab.train.fused.train_population) and one after another wit
 ordinary trainer (hyperlab.train.train). Reported: trial-epochs per second of both and
 their ratio, the peak memory each added to its process (RSS on the CPU, allocated
 memory on a GPU), the useful FLOP/s of the fused run (padding not counted) next to the
-FLOP/s of one large plain matrix product on the same device (the physical bound), and
-the share of the fused FLOPs spent on padding.
+FLOP/s of one large plain matrix product on the same device (the physical bound), the
+share of the fused FLOPs spent on padding, and the *bmm ceiling*: the trial-epochs per
+second the fused run would reach if a step cost nothing but its batched matrix products
+(forward, and the two of the backward pass, at the population's own shapes, timed on
+random data). The ceiling shows how far below the large-matmul bound small products
+run, and how much of the rest is per-step overhead.
 
 ``--study``: the whole study, 256 trials x 30 epochs of the course space on MNIST-1D
 with ``runner: fused`` + ASHA (and TPE) vs Optuna TPE sequential with the same budget.
@@ -99,8 +103,10 @@ def measure(kind: str, source: str, params: list[dict[str, Any]], device: str, q
         macs = sum(a * b for a, b in itertools.pairwise(dims))
         flops += e * macs * (FLOP_PER_MAC_TRAIN * m + FLOP_PER_MAC_EVAL * n_dev)
     buckets = population_plan(configs, data, device=device)
+    ceiling = bmm_seconds(buckets, configs, data, epochs, device) if kind == "fused" else 0.0
     queue.put(
         {
+            "ceiling": ceiling,
             "seconds": seconds,
             "trial_epochs": sum(epochs),
             "peak": max(peak, 0),
@@ -109,6 +115,44 @@ def measure(kind: str, source: str, params: list[dict[str, Any]], device: str, q
             "waste": wasted_share(buckets, configs, data.n_features, data.n_outputs),
         }
     )
+
+
+def bmm_seconds(buckets: Any, configs: Any, data: Any, epochs: list[int], device: str) -> float:
+    """Seconds the population's batched matrix products alone take: per bucket and per
+    layer, the forward product and the backward pass's two, for the members that have
+    the layer, times the steps each bucket trains."""
+    import torch
+
+    from hyperlab.train.hparams import layer_widths
+
+    total = 0.0
+    m = len(data.x_train)
+    for b in buckets:
+        depths = [len(layer_widths(configs[i].n_layers, configs[i].hidden_units)) for i in b.members]
+        dims = [data.n_features, *b.widths, data.n_outputs]
+        mats = []
+        for layer, (n_in, n_out) in enumerate(itertools.pairwise(dims)):
+            k = len(depths) if layer == len(b.widths) else sum(d > layer for d in depths)
+            if k:
+                x = torch.randn(k, b.batch_size, n_in, device=device)
+                w = torch.randn(k, n_in, n_out, device=device)
+                g = torch.randn(k, b.batch_size, n_out, device=device)
+                mats.append((x, w, g))
+
+        for rep in range(6):  # the first is a warm-up
+            if rep == 1:
+                if device.startswith("cuda"):
+                    torch.cuda.synchronize()
+                t0 = time.perf_counter()
+            for x, w, g in mats:
+                torch.bmm(x, w)
+                torch.bmm(x.transpose(1, 2), g)
+                torch.bmm(g, w.transpose(1, 2))
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        per_step = (time.perf_counter() - t0) / 5
+        total += per_step * -(-m // b.batch_size) * max(epochs[i] for i in b.members)
+    return total
 
 
 def _count(seen: list[int], epoch: int, metrics: dict[str, float]) -> None:
@@ -155,7 +199,8 @@ def population_table(args: argparse.Namespace) -> None:
     print(f"device {device} ({name}); one large matmul: {bound / 1e9:.1f} GFLOP/s; {args.epochs} epochs per trial")
     print(
         f"{'dataset':>15} {'space':>6} {'K':>4} {'fused t-ep/s':>12} {'seq t-ep/s':>11} {'speedup':>8} "
-        f"{'fused GFLOP/s':>13} {'of bound':>8} {'waste':>6} {'buckets':>7} {'fused MiB':>9} {'seq MiB':>8}"
+        f"{'fused GFLOP/s':>13} {'of bound':>8} {'waste':>6} {'buckets':>7} {'fused MiB':>9} {'seq MiB':>8} "
+        f"{'bmm ceiling t-ep/s':>18}"
     )
     for source in args.datasets:
         load_dataset(source)  # generate and cache once
@@ -171,7 +216,8 @@ def population_table(args: argparse.Namespace) -> None:
                 print(
                     f"{source:>15} {space:>6} {k:>4} {f_rate:12.1f} {s_rate:11.1f} {f_rate / s_rate:7.2f}x "
                     f"{gflops:13.2f} {gflops * 1e9 / bound:7.1%} {fused['waste']:6.1%} {fused['buckets']:7d} "
-                    f"{fused['peak'] / 2**20:9.1f} {seq['peak'] / 2**20:8.1f}",
+                    f"{fused['peak'] / 2**20:9.1f} {seq['peak'] / 2**20:8.1f} "
+                    f"{fused['trial_epochs'] / fused['ceiling']:18.1f}",
                     flush=True,
                 )
 

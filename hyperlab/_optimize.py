@@ -156,6 +156,12 @@ def run_one(study: Study, objective: Objective, trial: Trial) -> None:
         if not trial.state.is_finished:
             study.tell(trial, state=TrialState.FAILED, reason=reason)
         return
+    tell_result(study, trial, value)
+
+
+def tell_result(study: Study, trial: Trial, value: float | None) -> None:
+    """Tell the study how a trial whose training returned ``value`` ended: as the
+    scheduler stopped it, with its value, or failed when there is none."""
     if trial.state.is_finished:  # the objective told the study itself
         return
     if trial._stop is not None:  # stopped by the scheduler, or its metric diverged

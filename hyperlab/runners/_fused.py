@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import math
 import time
 import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from hyperlab._optimize import Heartbeat, next_trial
+from hyperlab._optimize import Heartbeat, next_trial, tell_result
 from hyperlab.errors import HyperlabError, InvalidArgumentError
 from hyperlab.runners._base import ObjectiveFactory, Runner, RunPolicy, wait_for_others
 from hyperlab.trial import Trial, TrialState
@@ -156,9 +155,6 @@ class FusedRunner(Runner):
                 beat.unwatch(trial.id)
         if not members:
             return
-        from hyperlab.train.objective import METRICS
-
-        maximize = METRICS[metric] == "maximize"  # as the ordinary objective decides
         try:
             results = train_population(
                 configs,
@@ -183,18 +179,12 @@ class FusedRunner(Runner):
         finally:
             for trial in members:
                 beat.unwatch(trial.id)
+        from hyperlab.train.objective import best_value
+
         for trial, outcome in zip(members, results, strict=True):
             if outcome.diverged is not None:
                 study.tell(trial, state=TrialState.DIVERGED, reason=outcome.diverged)
-            elif trial._stop is not None:
-                state, reason = trial._stop
-                study.tell(trial, state=state, reason=reason)
-            else:
-                values = [m[metric] for m in outcome.result.curve if metric in m]
-                finite = [v for v in values if math.isfinite(v)]
-                if not finite:
-                    study.tell(trial, state=TrialState.FAILED, reason=f"no finite '{metric}' was reported")
-                else:
-                    study.tell(trial, max(finite) if maximize else min(finite))
+            else:  # as for a trial the ordinary objective trained
+                tell_result(study, trial, best_value(outcome.result.curve, metric))
         if on_poll is not None:
             on_poll(study)

@@ -110,6 +110,55 @@ class _Tape:
     norms: list[tuple[torch.Tensor, torch.Tensor]]  # batch norm's normalized z and 1/std
 
 
+class _Layer:
+    """Views of one hidden layer's parameters and gradients for its active rows: the
+    first ``n`` members (rows are sorted deepest first)."""
+
+    w: torch.Tensor
+    wt: torch.Tensor
+    gw: torch.Tensor
+    bias: torch.Tensor  # without batch norm
+    g_bias: torch.Tensor
+    gamma: torch.Tensor  # with batch norm
+    beta: torch.Tensor
+    g_gamma: torch.Tensor
+    g_beta: torch.Tensor
+
+    def __init__(self, sub: _SubPopulation, index: int, n: int) -> None:
+        p, g = sub.params[index], sub.grads[index]
+        self.n, self.width = n, sub.widths[index]
+        self.w, self.gw = p["W"][:n], g["W"][:n]
+        self.wt = self.w.transpose(1, 2)
+        if sub.bn:
+            self.gamma, self.beta = p["gamma"][:n].unsqueeze(1), p["beta"][:n].unsqueeze(1)
+            self.g_gamma, self.g_beta = g["gamma"][:n], g["beta"][:n]
+            mean, var = sub.running[index]
+            self.running = (mean[:n], var[:n])
+        else:
+            self.bias, self.g_bias = p["b"][:n].unsqueeze(1), g["b"][:n]
+        self.unit_mask = sub.unit_masks[index][:n] if sub.mask_units else None
+        self.dropout = sub.dropout[:n]
+
+
+class _Run:
+    """Rows ``lo`` to ``hi`` of one depth: views of the output layer for them, which
+    reads ``units`` units of their last hidden layer (the inputs for depth 0)."""
+
+    def __init__(self, sub: _SubPopulation, lo: int, hi: int, depth: int, units: int) -> None:
+        p, g = sub.params[-1], sub.grads[-1]
+        self.lo, self.hi, self.depth, self.units = lo, hi, depth, units
+        self.w, self.gw = p["W"][lo:hi, :units], g["W"][lo:hi, :units]
+        self.wt = self.w.transpose(1, 2)
+        self.bias = p["b"][lo:hi].unsqueeze(1)
+
+    def source(self, inputs: list[torch.Tensor]) -> torch.Tensor:
+        """What the output layer reads for these rows."""
+        h = inputs[self.depth]
+        if self.lo > 0 or self.hi < h.shape[0]:
+            h = h[self.lo : self.hi]
+        return h if self.units == h.shape[2] else h[..., : self.units]
+
+
 class _SubPopulation:
     """The members of one bucket, stacked: parameters [K, P] with one row per member.
 
@@ -222,16 +271,21 @@ class _SubPopulation:
         self.params, self.grads = views(self.theta), views(self.grad)
 
     def _layout(self) -> None:
-        """Which rows each layer computes, and the runs of equal depth the output layer reads."""
+        """Which rows each layer computes, the runs of equal depth the output layer reads,
+        and views of those rows (rebuilt whenever the rows change)."""
         depths = [m.depth for m in self.members]
         self.active = [sum(d > layer for d in depths) for layer in range(len(self.widths))]
+        self.layers = [_Layer(self, layer, n) for layer, n in enumerate(self.active)]
         last_in = self.dims[-2]
-        self.runs: list[tuple[int, int, int, int]] = []  # rows [a, b) of depth d read c units
+        self.runs: list[_Run] = []
         start = 0
         for d, run in itertools.groupby(depths):
             n = len(list(run))
-            self.runs.append((start, start + n, d, min(self.dims[d], last_in)))
+            self.runs.append(_Run(self, start, start + n, d, min(self.dims[d], last_in)))
             start += n
+        # grad_h[l] is written whole by layer l + 1 and the runs that read layer l, except
+        # where a run reads fewer units than the layer has: those columns must be zeros.
+        self.partial = {r.depth - 1 for r in self.runs if r.depth > 0 and r.units < self.dims[r.depth]}
 
     # -- one step --------------------------------------------------------------------
     def _act(self, z: torch.Tensor) -> torch.Tensor:
@@ -261,11 +315,11 @@ class _SubPopulation:
         (batch statistics, dropout, and what the backward pass needs kept on the tape)."""
         h = x
         inputs = [x]
-        for layer, n in enumerate(self.active):
-            p = self.params[layer]
+        for layer in self.layers:
+            n = layer.n
             if self.bn:
-                z = torch.bmm(h[:n], p["W"][:n])
-                mean_run, var_run = (r[:n] for r in self.running[layer])
+                z = torch.bmm(h[:n] if n < h.shape[0] else h, layer.w)
+                mean_run, var_run = layer.running
                 if tape is not None:
                     var, mean = torch.var_mean(z, 1, unbiased=False, keepdim=True)
                     mean_run.lerp_(mean.squeeze(1), BN_MOMENTUM)
@@ -275,142 +329,154 @@ class _SubPopulation:
                     mean, var = mean_run.unsqueeze(1), var_run.unsqueeze(1)
                 rstd = (var + BN_EPS).rsqrt_()
                 zhat = (z - mean).mul_(rstd)
-                z = torch.addcmul(p["beta"][:n].unsqueeze(1), zhat, p["gamma"][:n].unsqueeze(1))
+                z = torch.addcmul(layer.beta, zhat, layer.gamma)
                 if tape is not None:
                     tape.norms.append((zhat, rstd))
             else:
-                z = torch.baddbmm(p["b"][:n].unsqueeze(1), h[:n], p["W"][:n])
+                z = torch.baddbmm(layer.bias, h[:n] if n < h.shape[0] else h, layer.w)
             a = self._act(z)
-            if self.mask_units:
-                a.mul_(self.unit_masks[layer][:n])
+            if layer.unit_mask is not None:
+                a.mul_(layer.unit_mask)
             h = a
             if tape is not None:
                 tape.acts.append(a)
                 keep = None
                 if self.any_dropout:
-                    p_drop = self.dropout[:n]
                     draw = torch.rand(a.shape, generator=self.dropout_gen, device=a.device)
-                    keep = (draw >= p_drop).to(a.dtype).div_(1 - p_drop)
+                    keep = (draw >= layer.dropout).to(a.dtype).div_(1 - layer.dropout)
                     h = a * keep
                 tape.keeps.append(keep)
             inputs.append(h)
         if tape is not None:
             tape.inputs = inputs
-        p = self.params[-1]
         if len(self.runs) == 1:
-            _, _, d, c = self.runs[0]
-            return torch.baddbmm(p["b"].unsqueeze(1), inputs[d][..., :c], p["W"][:, :c])
+            run = self.runs[0]
+            return torch.baddbmm(run.bias, run.source(inputs), run.w)
         out = torch.empty(len(self.members), x.shape[1], self.dims[-1], device=x.device)
-        for lo, hi, d, c in self.runs:
-            torch.baddbmm(p["b"][lo:hi].unsqueeze(1), inputs[d][lo:hi, :, :c], p["W"][lo:hi, :c], out=out[lo:hi])
+        for run in self.runs:
+            torch.baddbmm(run.bias, run.source(inputs), run.w, out=out[run.lo : run.hi])
         return out
 
     def _loss(
-        self, out: torch.Tensor, y: torch.Tensor, with_grad: bool = True
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Per-member mean cost and summed errors of a batch (out [K, B, C], y [K, B]),
-        and (``with_grad``) the gradient of the summed costs at ``out``."""
+        self, out: torch.Tensor, y: torch.Tensor, minus_one: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Per-row costs [K, B] of a batch (out [K, B, C], y [K, B]) and, given
+        ``minus_one`` (a [K, >=B, 1] tensor of -1), the gradient of the members' mean
+        costs at ``out``."""
         b = y.shape[1]
-        grad = None
         if self.task == "multiclass":
             logp = torch.log_softmax(out, 2)
             target = y.unsqueeze(2)
-            cost = logp.gather(2, target).squeeze(2).mean(1).neg_()
-            errors = (out.argmax(2) != y).sum(1)
-            if with_grad:  # softmax - one-hot, over the batch size
-                minus_one = torch.full((1, 1, 1), -1.0, device=out.device).expand(target.shape)
-                grad = logp.exp_().scatter_add_(2, target, minus_one).div_(b)
-        elif self.task == "binary":
+            costs = logp.gather(2, target).squeeze(2).neg_()
+            if minus_one is None:
+                return costs, None
+            return costs, logp.exp_().scatter_add_(2, target, minus_one).div_(b)  # (softmax - one-hot) / B
+        if self.task == "binary":
             logit, yf = out[..., 0], y.to(out.dtype)
-            cost = nn.functional.binary_cross_entropy_with_logits(logit, yf, reduction="none").mean(1)
-            errors = ((logit > 0).long() != y).sum(1)
-            if with_grad:
-                grad = (torch.sigmoid(logit) - yf).div_(b).unsqueeze(2)
-        else:
-            diff = out[..., 0] - y
-            squares = diff * diff
-            cost, errors = squares.mean(1), squares.sum(1)
-            if with_grad:
-                grad = diff.mul_(2.0 / b).unsqueeze(2)
-        return cost, errors, grad
+            costs = nn.functional.binary_cross_entropy_with_logits(logit, yf, reduction="none")
+            if minus_one is None:
+                return costs, None
+            return costs, (torch.sigmoid(logit) - yf).div_(b).unsqueeze(2)
+        diff = out[..., 0] - y
+        costs = diff * diff
+        return costs, None if minus_one is None else diff.mul_(2.0 / b).unsqueeze(2)
+
+    def _errors(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Per-member wrong rows (the squared error for regression) of outputs [K, N, C]."""
+        if self.task == "multiclass":
+            return (out.argmax(2) != y).sum(1)
+        if self.task == "binary":
+            return ((out[..., 0] > 0).long() != y).sum(1)
+        diff = out[..., 0] - y
+        return (diff * diff).sum(1)
 
     def _backward(self, grad_out: torch.Tensor, tape: _Tape, batch: int) -> None:
         """Write every member's gradient of its own cost into ``grad``."""
-        depth, k = len(self.widths), len(self.members)
-        g_last, p_last = self.grads[-1], self.params[-1]
-        torch.sum(grad_out, 1, out=g_last["b"])
-        # grad_h[l]: the gradient at hidden layer l's output (after dropout), [active[l], B, width]
-        partial = {d for _, _, d, c in self.runs if d > 0 and c < self.dims[d]}
+        torch.sum(grad_out, 1, out=self.grads[-1]["b"])
         grad_h = [
-            (torch.zeros if layer + 1 in partial else torch.empty)(n, batch, w, device=self.device)
-            for layer, (n, w) in enumerate(zip(self.active, self.widths, strict=True))
+            (torch.zeros if i in self.partial else torch.empty)(layer.n, batch, layer.width, device=self.device)
+            for i, layer in enumerate(self.layers)
         ]
-        for a, b, d, c in self.runs:
-            whole = a == 0 and b == k
-            src = tape.inputs[d] if whole else tape.inputs[d][a:b]
-            torch.bmm(src[..., :c].transpose(1, 2), grad_out[a:b], out=g_last["W"][a:b, :c])
-            if d > 0:
-                torch.bmm(grad_out[a:b], p_last["W"][a:b, :c].transpose(1, 2), out=grad_h[d - 1][a:b, :, :c])
-        for layer in reversed(range(depth)):
-            n, g, p = self.active[layer], self.grads[layer], self.params[layer]
-            gh = grad_h[layer]
-            keep = tape.keeps[layer]
+        whole = len(self.runs) == 1
+        for run in self.runs:
+            g = grad_out if whole else grad_out[run.lo : run.hi]
+            torch.bmm(run.source(tape.inputs).transpose(1, 2), g, out=run.gw)
+            if run.depth > 0:
+                target = grad_h[run.depth - 1]
+                if run.lo > 0 or run.hi < target.shape[0]:
+                    target = target[run.lo : run.hi]
+                if run.units < target.shape[2]:
+                    target = target[..., : run.units]
+                torch.bmm(g, run.wt, out=target)
+        for i in reversed(range(len(self.layers))):
+            layer = self.layers[i]
+            gh = grad_h[i]
+            keep = tape.keeps[i]
             if keep is not None:
                 gh.mul_(keep)
-            gz = self._act_backward(gh, tape.acts[layer])
+            gz = self._act_backward(gh, tape.acts[i])
             if self.bn:
-                zhat, rstd = tape.norms[layer]
-                torch.sum(gz * zhat, 1, out=g["gamma"][:n])
-                torch.sum(gz, 1, out=g["beta"][:n])
-                gz = gz.mul_(p["gamma"][:n].unsqueeze(1))
+                zhat, rstd = tape.norms[i]
+                torch.sum(gz * zhat, 1, out=layer.g_gamma)
+                torch.sum(gz, 1, out=layer.g_beta)
+                gz = gz.mul_(layer.gamma)
                 gz = (gz - gz.mean(1, keepdim=True)).sub_(zhat * (gz * zhat).mean(1, keepdim=True)).mul_(rstd)
             else:
-                torch.sum(gz, 1, out=g["b"][:n])
-            torch.bmm(tape.inputs[layer][:n].transpose(1, 2), gz, out=g["W"][:n])
-            if layer > 0:
-                torch.bmm(gz, p["W"][:n].transpose(1, 2), out=grad_h[layer - 1][:n])
+                torch.sum(gz, 1, out=layer.g_bias)
+            inp = tape.inputs[i]
+            torch.bmm((inp[: layer.n] if layer.n < inp.shape[0] else inp).transpose(1, 2), gz, out=layer.gw)
+            if i > 0:
+                below = grad_h[i - 1]
+                torch.bmm(gz, layer.wt, out=below[: layer.n] if layer.n < below.shape[0] else below)
         if self.any_l2:  # d/dW of l2 / (2 B) * sum W^2, for every layer's W at once
             self.grad[:, : self.n_weights].addcmul_(self.theta[:, : self.n_weights], self.l2, value=1.0 / batch)
 
-    @staticmethod
-    def _rows(x: torch.Tensor, idx: torch.Tensor, shared: bool) -> torch.Tensor:
-        """The rows ``idx`` [K, B] of ``x``: one gather when all members share an order."""
-        if shared:
-            rows = x[idx[0]]
-            return rows.expand(idx.shape[0], *rows.shape)
-        return x[idx]
-
     def train_epoch(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One epoch for every member; per-member train cost and error (means over rows)."""
+        """One epoch for every member; per-member train cost and error (means over rows).
+        Like the ordinary trainer, the epoch's cost and error are reduced once at its end."""
         k, m = len(self.members), x.shape[0]
         orders = {}
         for gen in self.generators:
             if id(gen) not in orders:
                 orders[id(gen)] = torch.randperm(m, generator=gen)
         shared = len(orders) == 1
-        order = torch.stack([orders[id(g)] for g in self.generators]).to(self.device)
-        lr = torch.tensor([learning_rate_at(mm.config, self.epoch) for mm in self.members], dtype=torch.float64).view(
-            -1, 1
-        )
-        cost_sum = torch.zeros(k, device=self.device)
-        err_sum = torch.zeros(k, device=self.device)
-        steps, bc2s = self._schedule(lr, -(-m // self.batch))
+        if shared:  # every member reads the same rows: gather the epoch once
+            (order,) = orders.values()
+            xs, ys = x[order.to(x.device)], y[order.to(y.device)]
+        else:
+            order = torch.stack([orders[id(g)] for g in self.generators]).to(self.device)
+            ys = y[order]
+        lr = torch.tensor([learning_rate_at(mm.config, self.epoch) for mm in self.members], dtype=torch.float64)
+        steps, bc2s = self._schedule(lr.view(-1, 1), -(-m // self.batch))
+        minus_one = torch.full((k, self.batch, 1), -1.0, device=self.device)
+        costs: list[torch.Tensor] = []
+        outs: list[torch.Tensor] = []
+        l2_cost = torch.zeros(k, device=self.device)
         for n, i in enumerate(range(0, m, self.batch)):
-            idx = order[:, i : i + self.batch]
-            bs = idx.shape[1]
+            if shared:
+                xb, yb = xs[i : i + self.batch], ys[i : i + self.batch]
+                xb, yb = xb.expand(k, *xb.shape), yb.expand(k, *yb.shape)
+            else:
+                idx = order[:, i : i + self.batch]
+                xb, yb = x[idx], ys[:, i : i + self.batch]
+            bs = yb.shape[1]
             tape = _Tape([], [], [], [])
-            out = self._forward(self._rows(x, idx, shared), tape)
-            cost, errors, grad_out = self._loss(out, self._rows(y, idx, shared))
+            out = self._forward(xb, tape)
+            row_costs, grad_out = self._loss(out, yb, minus_one)
             assert grad_out is not None
+            costs.append(row_costs)
+            outs.append(out)
             self._backward(grad_out, tape, bs)
-            if self.any_l2:
+            if self.any_l2:  # the ordinary trainer's cost includes l2 / (2 B) * sum W^2, per row
                 weights = self.theta[:, : self.n_weights]
-                cost = cost + self.l2.view(-1) / (2 * bs) * (weights * weights).sum(1)
+                l2_cost.add_((weights * weights).sum(1), alpha=0.5)
             self._update(steps[n], bc2s[n])
-            cost_sum.add_(cost, alpha=bs)
-            err_sum.add_(errors)
         self.epoch += 1
-        return cost_sum / m, err_sum / m
+        cost = torch.cat(costs, 1).sum(1)
+        if self.any_l2:
+            cost += self.l2.view(-1) * l2_cost
+        errors = self._errors(torch.cat(outs, 1), ys if not shared else ys.expand(k, *ys.shape))
+        return cost / m, errors / m
 
     def _schedule(self, lr: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Per step of the coming epoch and per member: the step size lr / (1 - beta1^t)
@@ -450,10 +516,10 @@ class _SubPopulation:
         errors = torch.zeros(k, device=self.device)
         for i in range(0, n, rows):
             xb, yb = x[i : i + rows], y[i : i + rows]
+            yb = yb.expand(k, *yb.shape)
             out = self._forward(xb.expand(k, *xb.shape), None)
-            c, e, _ = self._loss(out, yb.expand(k, *yb.shape), with_grad=False)
-            cost += c * xb.shape[0]
-            errors += e
+            cost += self._loss(out, yb)[0].sum(1)
+            errors += self._errors(out, yb)
         return cost / n, errors / n
 
     def keep(self, rows: list[int]) -> None:

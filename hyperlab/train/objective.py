@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,7 +12,7 @@ from hyperlab.train.hparams import TrainConfig
 from hyperlab.train.trainer import Diverged, train
 from hyperlab.trial import Trial, TrialDiverged
 
-__all__ = ["make_objective", "METRICS", "metric_direction", "ObjectiveFactory", "LoadedObjective"]
+__all__ = ["make_objective", "best_value", "METRICS", "metric_direction", "ObjectiveFactory", "LoadedObjective"]
 
 # Metrics the trainer reports that a study can optimize, with their direction.
 METRICS = {
@@ -33,9 +34,8 @@ def make_objective(data: Dataset, fixed: Mapping[str, Any] | None = None, *, met
     :class:`~hyperlab.TrialDiverged`, so the study marks it and goes on.
     """
     fixed = dict(fixed or {})
-    maximize = METRICS[metric] == "maximize"
 
-    def objective(trial: Trial) -> float:
+    def objective(trial: Trial) -> float | None:
         config = TrainConfig.from_params({**fixed, **trial.params})
         should_stop = getattr(trial, "should_stop", None)
         try:
@@ -44,10 +44,18 @@ def make_objective(data: Dataset, fixed: Mapping[str, Any] | None = None, *, met
             )
         except Diverged as e:
             raise TrialDiverged(str(e)) from None
-        values = [m[metric] for m in result.curve if metric in m]
-        return max(values) if maximize else min(values)
+        return best_value(result.curve, metric)
 
     return objective
+
+
+def best_value(curve: list[dict[str, float]], metric: str) -> float | None:
+    """A trained run's value: its best finite ``metric`` over the epochs (the model early
+    stopping would keep); None when there is none."""
+    values = [m[metric] for m in curve if metric in m and math.isfinite(m[metric])]
+    if not values:
+        return None
+    return max(values) if METRICS[metric] == "maximize" else min(values)
 
 
 @dataclass(frozen=True)

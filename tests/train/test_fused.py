@@ -71,6 +71,30 @@ def test_member_follows_the_ordinary_trainer(digits, optimizer: str, activation:
     _close(results[2].result.curve, train(others[1], digits).curve, len(digits.x_dev))
 
 
+@pytest.mark.parametrize("source", ["sklearn:breast_cancer", "sklearn:diabetes"])
+def test_binary_and_regression_members_follow_the_ordinary_trainer(source: str) -> None:
+    """The hand-written gradients of the logistic and squared costs, in a population of
+    mixed depths, widths and optimizers, with L2."""
+    data = load_dataset(source)
+    common = {"epochs": 3, "batch_size": 32, "activation": "tanh"}
+    configs = [
+        TrainConfig(optimizer="adam", learning_rate=3e-3, hidden_units=32, n_layers=2, l2=0.01, seed=1, **common),
+        TrainConfig(optimizer="momentum", learning_rate=0.01, hidden_units=16, n_layers=1, seed=2, **common),
+        TrainConfig(optimizer="rmsprop", learning_rate=1e-3, hidden_units=[24, 8, 8], seed=3, **common),
+    ]
+    n_rows = len(data.x_train)
+    assert len(plan(configs, data.n_features, data.n_outputs, n_rows, device="cuda")) == 1  # three depths in one
+    results = train_population(configs, data, device="cpu")
+    for config, fused in zip(configs, results, strict=True):
+        solo = train(config, data).curve
+        if data.task == "binary":
+            _close(fused.result.curve, solo, len(data.x_dev))
+        else:  # the error of a regression is its mean squared error
+            for f, s in zip(fused.result.curve, solo, strict=True):
+                for key in CURVE_KEYS:
+                    assert f[key] == pytest.approx(s[key], rel=RTOL), (key, f, s)
+
+
 def test_padded_units_and_skipped_layers_stay_exact(digits) -> None:  # type: ignore[no-untyped-def]
     configs = [
         TrainConfig(optimizer="adam", activation="tanh", hidden_units=8, n_layers=1, l2=0.1, epochs=1),
