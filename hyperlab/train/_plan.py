@@ -2,10 +2,11 @@
 
 Members that differ in activation, mini-batch size or batch normalization cannot share a
 step, so they form separate *groups*. Members of different depths share one: a
-shallower member skips the layers it lacks (see :mod:`hyperlab.train.fused`), so depth
-costs nothing. (Members without hidden layers, whose output layer reads the inputs, form
-a group of their own.) Within a group, members of different widths are padded to the
-widest member of their *bucket*; buckets are chosen by dynamic programming over the
+shallower member skips the layers it lacks (see :mod:`hyperlab.train.fused`), and each
+hidden layer is as wide as the widest member that has it. (Members without hidden
+layers, whose output layer reads the inputs, form a group of their own.) Within a
+group, members of different widths are padded to the widest member of their *bucket*
+(rounded up to a multiple of ``ALIGN``); buckets are chosen by dynamic programming over the
 members sorted by width, minimizing
 
     sum over buckets (sum over members of the FLOPs of its own depth at the bucket's
@@ -47,6 +48,7 @@ class Bucket:
     key: tuple[int, str, bool, int | None]  # batch size, activation, batch norm, 0 (no hidden layer) or None
     members: tuple[int, ...]
     widths: tuple[int, ...]  # padded hidden widths, one per layer (the deepest member's depth)
+    last: int = 0  # the output layer's input width: the widest last hidden layer (0: no hidden layer)
 
     @property
     def batch_size(self) -> int:
@@ -56,11 +58,6 @@ class Bucket:
 def group_key(config: TrainConfig, n_rows: int) -> tuple[int, str, bool, int | None]:
     depth = len(layer_widths(config.n_layers, config.hidden_units))
     return min(config.batch_size, n_rows), config.activation, bool(config.batch_norm), 0 if depth == 0 else None
-
-
-def padded_widths(widths: Sequence[int], depth: int) -> list[int]:
-    """A member's widths extended to ``depth`` layers by repeating its last width."""
-    return list(widths) + [widths[-1]] * (depth - len(widths)) if widths else []
 
 
 def _flops(n_in: int, widths: Sequence[int], n_out: int) -> float:
@@ -114,7 +111,7 @@ def plan(
                 member = widths[order[i - 1]]
                 padded = _cover(padded, member)
                 depths[len(member)] = depths.get(len(member), 0) + 1
-                work = sum(n * _padded_flops(n_in, padded, d, n_out) for d, n in depths.items())
+                work = sum(count * _padded_flops(n_in, padded, d, n_out) for d, count in depths.items())
                 cost = best[i - 1] + key[0] * work + overhead
                 if cost < best[j]:
                     best[j], cut[j] = cost, i - 1
@@ -128,6 +125,7 @@ def plan(
             padded = []
             for i in chunk:
                 padded = _cover(padded, widths[i])
+            last = max((_align(widths[i][-1]) for i in chunk if widths[i]), default=0)
             size = member_bytes(n_in, padded, n_out, key[0], eval_rows)
             per_chunk = len(chunk) if max_memory is None else max(1, max_memory // size)
             if max_memory is not None and size > max_memory:
@@ -137,18 +135,21 @@ def plan(
                 )
             for s in range(0, len(chunk), per_chunk):
                 part = tuple(sorted(chunk[s : s + per_chunk]))
-                buckets.append(Bucket(key, part, tuple(padded)))
+                buckets.append(Bucket(key, part, tuple(padded), last))
     return buckets
 
 
+def _align(width: int) -> int:
+    return -(-width // ALIGN) * ALIGN
+
+
 def _cover(padded: list[int], widths: list[int]) -> list[int]:
-    """The smallest padded widths holding both ``padded`` and ``widths`` (deepest wins),
-    rounded up to a multiple of ``ALIGN``."""
-    if not padded or not widths:
-        return [-(-w // ALIGN) * ALIGN for w in padded or widths]
+    """The smallest padded widths holding both ``padded`` and ``widths``, layer by layer
+    (a layer only the deeper one has keeps its width), rounded up to a multiple of ``ALIGN``."""
     depth = max(len(padded), len(widths))
-    a, b = padded_widths(padded, depth), padded_widths(widths, depth)
-    return [-(-max(x, y) // ALIGN) * ALIGN for x, y in zip(a, b, strict=True)]
+    a = [*padded, *[0] * (depth - len(padded))]
+    b = [*widths, *[0] * (depth - len(widths))]
+    return [_align(max(x, y)) for x, y in zip(a, b, strict=True)]
 
 
 def wasted_share(buckets: Sequence[Bucket], configs: Sequence[TrainConfig], n_in: int, n_out: int) -> float:

@@ -167,12 +167,13 @@ class _SubPopulation:
     member's output layer reads its own last hidden layer. No work is spent on layers a
     member does not have. Gradients are computed by hand (the MLP's backward pass is a
     few batched products), which costs a fraction of autograd's per-op overhead; they
-    are written into ``grad``, whose entries for layers or units a member lacks are
-    never written and stay exactly zero.
+    are written into ``grad``. Entries for layers a member lacks are never written, and
+    those of its padded units are computed as exact zeros (their inputs and outgoing
+    weights are zero), so the weights, gradients and moments there stay exactly zero.
     """
 
     def __init__(self, bucket: Bucket, configs: Sequence[TrainConfig], data: Dataset, device: torch.device) -> None:
-        self.bucket, self.device, self.task = bucket, device, data.task
+        self.device, self.task = device, data.task
         members = [_Member(i, configs[i]) for i in bucket.members]
         self.members = sorted(members, key=lambda m: (-m.depth, m.index))
         self.batch, self.activation, self.bn, _ = bucket.key
@@ -184,8 +185,10 @@ class _SubPopulation:
         # Layout of one member's row of theta: every layer's W [in, out] first (the part
         # L2 penalizes), then the biases (BN's gamma and beta on hidden layers with BN).
         self.slots: list[dict[str, tuple[int, tuple[int, ...]]]] = [{} for _ in range(depth + 1)]
+        # The output layer reads the widest last hidden layer (or the inputs).
+        shapes = [*itertools.pairwise(self.dims[:-1]), (bucket.last or self.dims[-2], self.dims[-1])]
         offset = 0
-        for layer, (a, b) in enumerate(itertools.pairwise(self.dims)):
+        for layer, (a, b) in enumerate(shapes):
             self.slots[layer]["W"] = (offset, (a, b))
             offset += a * b
         self.n_weights = offset
@@ -277,8 +280,9 @@ class _SubPopulation:
         and views of those rows (rebuilt whenever the rows change)."""
         depths = [m.depth for m in self.members]
         self.active = [sum(d > layer for d in depths) for layer in range(len(self.widths))]
-        self.layers = [_Layer(self, layer, n) for layer, n in enumerate(self.active)]
-        last_in = self.dims[-2]
+        # Layers no member has any more (the deepest left) cost nothing: they are dropped.
+        self.layers = [_Layer(self, layer, n) for layer, n in enumerate(self.active) if n > 0]
+        last_in = self.slots[-1]["W"][1][0]
         self.runs: list[_Run] = []
         start = 0
         for d, run in itertools.groupby(depths):
@@ -498,8 +502,9 @@ class _SubPopulation:
         m <- m + (1 - beta1) (g - m); v <- v + (1 - beta2) (g^2 - v);
         theta <- theta - step * m / (sqrt(v) / bc2 + eps), with beta1 = 0 for gd and
         RMSprop, and the denominator exactly 1 for gd and momentum. v is read through
-        max(v, FLT_MIN): the square root of a subnormal float is ~50x slower on a CPU,
-        and sqrt(FLT_MIN) ~ 1e-19 vanishes next to any epsilon.
+        max(v, FLT_MIN): the square root of a subnormal float is ~50x slower on a CPU.
+        Where v < FLT_MIN that adds at most sqrt(FLT_MIN) / bc2 < 1.1e-17 (bc2 >= 0.01
+        for beta2 <= 0.9999) to the denominator: below 1e-7 of any epsilon >= 1e-10.
         """
         self.steps += 1
         g = self.grad

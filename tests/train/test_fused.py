@@ -9,11 +9,13 @@ import statistics
 
 import pytest
 import torch
+from torch import nn
 
 from hyperlab.errors import InvalidArgumentError
 from hyperlab.train import TrainConfig, load_dataset, train
 from hyperlab.train._plan import parse_memory, plan, wasted_share
-from hyperlab.train.fused import _SubPopulation, population_plan, train_population
+from hyperlab.train.fused import _SubPopulation, _Tape, population_plan, train_population
+from hyperlab.train.trainer import build_model
 
 # Float32 tolerance: the fused model sums the same products in another order (batched
 # GEMMs, per-member coefficients in float32 tensors instead of Python floats), which
@@ -93,6 +95,77 @@ def test_binary_and_regression_members_follow_the_ordinary_trainer(source: str) 
             for f, s in zip(fused.result.curve, solo, strict=True):
                 for key in CURVE_KEYS:
                     assert f[key] == pytest.approx(s[key], rel=RTOL), (key, f, s)
+
+
+@pytest.mark.parametrize(
+    ("activation", "batch_norm"), list(itertools.product(["relu", "leaky_relu", "tanh", "sigmoid"], [False, True]))
+)
+def test_hand_written_gradients_equal_autograd(digits, activation: str, batch_norm: bool) -> None:  # type: ignore[no-untyped-def]
+    """One step's gradients, member by member, against autograd on the ordinary model
+    with the same dropout masks: three depths and widths where a shallower member's
+    output layer reads fewer units than the layer it reads has."""
+    common = {"activation": activation, "batch_norm": batch_norm, "dropout": 0.3, "l2": 0.05}
+    configs = [
+        TrainConfig(hidden_units=[40, 24], seed=1, **common),
+        TrainConfig(hidden_units=[12], seed=2, **common),
+        TrainConfig(hidden_units=[30, 20, 9], seed=3, **common),
+    ]
+    (bucket,) = plan(configs, digits.n_features, digits.n_outputs, len(digits.x_train), device="cuda")
+    sub = _SubPopulation(bucket, configs, digits, torch.device("cpu"))
+    rows = 50
+    x, y = torch.from_numpy(digits.x_train[:rows]), torch.from_numpy(digits.y_train[:rows])
+    k = len(configs)
+    tape = _Tape([], [], [], [])
+    with torch.no_grad():
+        out = sub._forward(x.expand(k, *x.shape), tape)
+        _, grad_out = sub._loss(out, y.expand(k, rows), torch.full((k, rows, 1), -1.0))
+        assert grad_out is not None
+        sub._backward(grad_out, tape, rows)
+    assert sub.partial  # the 12-unit member's output reads 16 (aligned) of the first layer's 40
+    for row, member in enumerate(sub.members):
+        torch.manual_seed(member.config.seed)
+        model = build_model(member.config, digits).train()
+        h, hidden = x, -1
+        for module in model:
+            if isinstance(module, nn.Dropout):  # the population's mask for this member and layer
+                h = h * tape.keeps[hidden][row, :, : h.shape[1]]
+            else:
+                h = module(h)
+                hidden += isinstance(module, nn.Linear)
+        weights = [m.weight for m in model if isinstance(m, nn.Linear)]
+        loss = nn.functional.cross_entropy(h, y) + 0.05 / (2 * rows) * sum((w * w).sum() for w in weights)
+        loss.backward()
+        linears = [m for m in model if isinstance(m, nn.Linear)]
+        norms = [m for m in model if isinstance(m, nn.BatchNorm1d)]
+        places = [*range(len(linears) - 1), len(sub.widths)]
+        for layer, (place, linear) in enumerate(zip(places, linears, strict=True)):
+            g = sub.grads[place]
+            out_w, in_w = linear.weight.shape
+            torch.testing.assert_close(g["W"][row, :in_w, :out_w], linear.weight.grad.T, rtol=1e-4, atol=1e-6)
+            assert torch.count_nonzero(g["W"][row, in_w:]) == 0 and torch.count_nonzero(g["W"][row, :, out_w:]) == 0
+            if "b" in g:
+                torch.testing.assert_close(g["b"][row, :out_w], linear.bias.grad, rtol=1e-4, atol=1e-6)
+            else:
+                torch.testing.assert_close(g["gamma"][row, :out_w], norms[layer].weight.grad, rtol=1e-4, atol=1e-6)
+                torch.testing.assert_close(g["beta"][row, :out_w], norms[layer].bias.grad, rtol=1e-4, atol=1e-6)
+        for place in range(len(linears) - 1, len(sub.widths)):  # layers this member lacks
+            assert all(torch.count_nonzero(t[row]) == 0 for t in sub.grads[place].values())
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_compaction_of_mixed_depths_keeps_the_others_on_their_curves(digits, batch_norm: bool) -> None:  # type: ignore[no-untyped-def]
+    """The deepest member leaves after one epoch: the layers only it had are dropped and
+    the shallower members (and their batch-norm statistics) carry on unchanged."""
+    common = {"batch_norm": batch_norm, "activation": "sigmoid", "learning_rate": 3e-3, "optimizer": "adam"}
+    configs = [
+        TrainConfig(hidden_units=[48, 40, 32], epochs=1, seed=1, **common),
+        TrainConfig(hidden_units=[20], epochs=3, seed=2, **common),
+        TrainConfig(hidden_units=[36, 12], epochs=3, seed=3, **common),
+    ]
+    results = train_population(configs, digits, device="cpu")
+    assert [r.result.epochs_run for r in results] == [1, 3, 3]
+    for config, fused in zip(configs, results, strict=True):
+        _close(fused.result.curve, train(config, digits).curve, len(digits.x_dev))
 
 
 def test_padded_units_and_skipped_layers_stay_exact(digits) -> None:  # type: ignore[no-untyped-def]
