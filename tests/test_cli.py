@@ -76,6 +76,7 @@ def test_demo_tiny(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "demo", "--trials", "2", "--epochs", "1")
     assert code == 0, err
     assert "sklearn:digits" in out and "best configuration" in out
+    assert "2/2" in out and "running 0" in out  # the live view's last frame shows the end
     assert (in_tmp / "hyperlab.db").exists()
 
 

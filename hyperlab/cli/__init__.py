@@ -95,6 +95,7 @@ def _run_job(config: Any, *, trials: int | None, timeout: float | None, png: Pat
     try:
         with Live(view, console=console, refresh_per_second=4, transient=False):
             runner.run(study, factory, job.policy(trials=trials, timeout=timeout), on_poll=view.poll)
+            view.poll(study, force=True)  # the last frame shows the end, whenever the last poll was
     except KeyboardInterrupt:
         record = study.storage.get_study(study.name)
         err_console.print(
