@@ -8,6 +8,7 @@ parameter, trial or field, the value that was given and what would have been val
 from __future__ import annotations
 
 __all__ = [
+    "check_positive_int",
     "HyperlabError",
     "InvalidSpaceError",
     "InvalidParamsError",
@@ -80,3 +81,12 @@ class StorageError(HyperlabError, RuntimeError):
 
 class SchemaVersionError(StorageError):
     """The database was written by a newer hyperlab whose schema this one cannot read."""
+
+
+def check_positive_int(owner: str, name: str, value: object) -> None:
+    """Raise InvalidArgumentError unless ``value`` (the ``name`` parameter of ``owner``)
+    is an int >= 1 (a bool is not)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidArgumentError(
+            f"The '{name}' parameter of {owner} must be a positive integer. Got {value!r} instead."
+        )

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from hyperlab._optimize import Heartbeat, next_trial, tell_result
-from hyperlab.errors import HyperlabError, InvalidArgumentError
+from hyperlab.errors import HyperlabError, InvalidArgumentError, check_positive_int
 from hyperlab.runners._base import ObjectiveFactory, Runner, RunPolicy, wait_for_others
 from hyperlab.trial import Trial, TrialState
 
@@ -53,10 +53,7 @@ class FusedRunner(Runner):
         max_memory: int | None = None,
         threads: int | None = None,
     ) -> None:
-        if isinstance(population, bool) or not isinstance(population, int) or population < 1:
-            raise InvalidArgumentError(
-                f"The 'population' parameter of FusedRunner must be a positive integer. Got {population!r} instead."
-            )
+        check_positive_int("FusedRunner", "population", population)
         if not isinstance(device, str) or not (device in DEVICES or device.startswith("cuda:")):
             raise InvalidArgumentError(
                 f"The 'device' parameter of FusedRunner must be one of {', '.join(DEVICES)} (or cuda:N). "
@@ -69,10 +66,8 @@ class FusedRunner(Runner):
                 "The 'max_memory' parameter of FusedRunner must be a positive number of bytes. "
                 f"Got {max_memory!r} instead."
             )
-        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-            raise InvalidArgumentError(
-                f"The 'threads' parameter of FusedRunner must be a positive integer. Got {threads!r} instead."
-            )
+        if threads is not None:
+            check_positive_int("FusedRunner", "threads", threads)
         self.population = population
         self.device = device
         self.max_memory = max_memory

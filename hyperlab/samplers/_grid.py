@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hyperlab.errors import GridTooLargeError, InvalidArgumentError
+from hyperlab.errors import GridTooLargeError, InvalidArgumentError, check_positive_int
 from hyperlab.samplers._base import SampleContext, Sampler, SearchExhausted
 from hyperlab.space import Space
 
@@ -46,10 +46,7 @@ class GridSampler(Sampler):
                     f"The 'n_points' parameter of GridSampler must be a positive integer (for '{name}'). "
                     f"Got {n!r} instead."
                 )
-        if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1:
-            raise InvalidArgumentError(
-                f"The 'max_size' parameter of GridSampler must be a positive integer. Got {max_size!r} instead."
-            )
+        check_positive_int("GridSampler", "max_size", max_size)
         self.n_points = default
         self.per_param = counts
         self.max_size = max_size
