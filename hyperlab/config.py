@@ -162,6 +162,7 @@ class TPESpec(_Strict):
     n_candidates: int = Field(24, ge=1)
     gamma: float = Field(0.15, gt=0, lt=1)
     max_good: int = Field(25, ge=1)
+    multivariate: bool = True
 
 
 SamplerSpec = Annotated[RandomSpec | SobolSpec | GridSpec | CoarseToFineSpec | TPESpec, Field(discriminator="type")]
@@ -326,7 +327,13 @@ class StudyConfig(_Strict):
         if isinstance(s, SobolSpec):
             return samplers.SobolSampler()
         if isinstance(s, TPESpec):
-            return samplers.TPESampler(s.n_startup, n_candidates=s.n_candidates, gamma=s.gamma, max_good=s.max_good)
+            return samplers.TPESampler(
+                s.n_startup,
+                n_candidates=s.n_candidates,
+                gamma=s.gamma,
+                max_good=s.max_good,
+                multivariate=s.multivariate,
+            )
         return samplers.RandomSampler()
 
 

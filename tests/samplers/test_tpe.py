@@ -44,6 +44,58 @@ def test_tpe_beats_random_search_with_a_conditional_parameter() -> None:
     assert sum(a < b for a, b in zip(tpe, rnd, strict=True)) >= 5
 
 
+def test_univariate_tpe_beats_random_search_too() -> None:
+    seeds = range(6)
+    tpe = [best(TPESampler(multivariate=False), s) for s in seeds]
+    rnd = [best(RandomSampler(), s) for s in seeds]
+    assert np.median(tpe) < 0.25 * np.median(rnd), (tpe, rnd)
+
+
+def _truncnorm(x: float, mu: float, sigma: float) -> float:
+    mass = 0.5 * (math.erf((1 - mu) / (sigma * math.sqrt(2))) - math.erf(-mu / (sigma * math.sqrt(2))))
+    return math.exp(-0.5 * ((x - mu) / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi)) / mass
+
+
+def test_joint_and_univariate_densities_are_the_mixtures_they_claim() -> None:
+    from hyperlab.samplers._tpe._parzen import Axes, Parzen
+
+    axes = Axes(np.array([0, 1]), np.array([], dtype=int), np.array([], dtype=int))
+    points = np.array([[0.1, 0.1], [0.9, 0.9]])
+    x = np.array([[0.1, 0.9], [0.5, 0.2]])
+    active = np.ones(x.shape, dtype=bool)
+    joint, uni = Parzen(points, axes, eps=0.2), Parzen(points, axes, eps=0.2, univariate=True)
+    for row, (a, b) in enumerate(x):
+        # two kernels and the uniform prior, each of weight 1/3
+        k = [[_truncnorm(v, p[i], joint.sigma) for i, v in enumerate((a, b))] for p in points]
+        expect_joint = (k[0][0] * k[0][1] + k[1][0] * k[1][1] + 1) / 3
+        assert math.exp(joint.log_pdf(x[row : row + 1], active[:1])[0]) == pytest.approx(expect_joint, rel=1e-9)
+        u = [[_truncnorm(v, p[i], uni.sigma) for i, v in enumerate((a, b))] for p in points]
+        expect_uni = (u[0][0] + u[1][0] + 1) / 3 * (u[0][1] + u[1][1] + 1) / 3
+        assert math.exp(uni.log_pdf(x[row : row + 1], active[:1])[0]) == pytest.approx(expect_uni, rel=1e-9)
+    # An inactive axis drops out of the univariate product.
+    only_a = np.array([[True, False]])
+    u0 = (_truncnorm(0.1, 0.1, uni.sigma) + _truncnorm(0.1, 0.9, uni.sigma) + 1) / 3
+    assert math.exp(uni.log_pdf(x[:1], only_a)[0]) == pytest.approx(u0, rel=1e-9)
+
+
+def test_univariate_samples_mix_the_axes_of_different_points() -> None:
+    """Joint kernels keep each good point's combination; per-axis mixtures do not."""
+    from hyperlab.samplers._tpe._parzen import Axes, Parzen
+
+    axes = Axes(np.array([0, 1]), np.array([], dtype=int), np.array([], dtype=int))
+    points = np.array([[0.1, 0.1], [0.9, 0.9]])
+
+    def off_diagonal(univariate: bool) -> float:
+        draws = Parzen(points, axes, eps=0.2, univariate=univariate).sample(np.random.default_rng(0), 3000)
+        low = draws < 0.5
+        return float(np.mean(low[:, 0] != low[:, 1]))
+
+    # Joint: only the uniform prior (1/3 of draws) lands off the diagonal half the time.
+    assert off_diagonal(False) == pytest.approx(1 / 6, abs=0.03)
+    # Univariate: each axis picks its own component, so half of all draws do.
+    assert off_diagonal(True) == pytest.approx(1 / 2, abs=0.03)
+
+
 def test_startup_trials_are_the_random_samplers_points_and_a_seed_replays() -> None:
     def params(sampler: object, seed: int) -> list[dict]:
         study = Study("r", SPACE, storage="memory", sampler=sampler, seed=seed)  # type: ignore[arg-type]
@@ -137,6 +189,10 @@ def test_maximize_ranks_the_largest_first() -> None:
         ),
         ({"gamma": 1.0}, "The 'gamma' parameter of TPESampler must be a number in (0, 1). Got 1.0 instead."),
         ({"eps": True}, "The 'eps' parameter of TPESampler must be a number in (0, 1). Got True instead."),
+        (
+            {"multivariate": "no"},
+            "The 'multivariate' parameter of TPESampler must be true or false. Got 'no' instead.",
+        ),
     ],
 )
 def test_bad_arguments_are_named(kwargs: dict, message: str) -> None:
@@ -149,3 +205,9 @@ def test_config_builds_tpe() -> None:
     sampler = config.sampler_object()
     assert isinstance(sampler, TPESampler)
     assert (sampler.n_startup, sampler.gamma) == (5, 0.2)
+
+
+def test_config_builds_univariate_tpe() -> None:
+    config = StudyConfig.model_validate({"name": "x", "sampler": {"type": "tpe", "multivariate": False}})
+    sampler = config.sampler_object()
+    assert isinstance(sampler, TPESampler) and sampler.multivariate is False

@@ -26,9 +26,11 @@ class TPESampler(Sampler):
     calls the best ``gamma`` share of them *good* (at least one, at most ``max_good``)
     and the rest *bad*, fits a kernel density l(x) on the good points and g(x) on the
     bad ones, draws ``n_candidates`` points from l and returns the one with the
-    largest l(x) / g(x). The densities are joint over all parameters (multivariate), so
-    interactions such as learning rate x optimizer are modelled, and they work in the
-    unit cube: a log-scaled learning rate gets kernels of equal width per decade.
+    largest l(x) / g(x). By default the densities are joint over all parameters
+    (multivariate), so interactions such as learning rate x optimizer are modelled;
+    ``multivariate=False`` models each parameter on its own, as the original TPE (and
+    Optuna's default) does. They work in the unit cube: a log-scaled learning rate gets
+    kernels of equal width per decade.
 
     What counts as what:
 
@@ -49,6 +51,8 @@ class TPESampler(Sampler):
         gamma: share of ranked trials counted as good.
         max_good: cap on the number of good trials (so l stays focused on long studies).
         eps: probability that a categorical kernel moves away from its observed option.
+        multivariate: one joint density over all parameters (True) or a product of
+            one density per parameter (False).
     """
 
     uses_history = True
@@ -61,6 +65,7 @@ class TPESampler(Sampler):
         gamma: float = 0.15,
         max_good: int = 25,
         eps: float = 0.2,
+        multivariate: bool = True,
     ) -> None:
         for name, v in (("n_startup", n_startup), ("n_candidates", n_candidates), ("max_good", max_good)):
             check_positive_int("TPESampler", name, v)
@@ -74,11 +79,16 @@ class TPESampler(Sampler):
         self.gamma = float(gamma)
         self.max_good = max_good
         self.eps = float(eps)
+        if not isinstance(multivariate, bool):
+            raise InvalidArgumentError(
+                f"The 'multivariate' parameter of TPESampler must be true or false. Got {multivariate!r} instead."
+            )
+        self.multivariate = multivariate
 
     def __repr__(self) -> str:
         return (
             f"TPESampler(n_startup={self.n_startup}, n_candidates={self.n_candidates}, "
-            f"gamma={self.gamma}, max_good={self.max_good}, eps={self.eps})"
+            f"gamma={self.gamma}, max_good={self.max_good}, eps={self.eps}, multivariate={self.multivariate})"
         )
 
     def suggest(self, ctx: SampleContext) -> Sequence[float]:
@@ -93,8 +103,9 @@ class TPESampler(Sampler):
         good = np.array([space.to_unit(t.params) for t in ranked[:n_good]])
         bad_trials = ranked[n_good:] + pending
         bad = np.array([space.to_unit(t.params) for t in bad_trials]).reshape(len(bad_trials), len(space))
-        l_x = Parzen(good, axes, eps=self.eps)
-        g_x = Parzen(bad, axes, eps=self.eps)
+        univariate = not self.multivariate
+        l_x = Parzen(good, axes, eps=self.eps, univariate=univariate)
+        g_x = Parzen(bad, axes, eps=self.eps, univariate=univariate)
         candidates = l_x.sample(ctx.rng, self.n_candidates)
         active = _active(space, candidates)
         score = l_x.log_pdf(candidates, active) - g_x.log_pdf(candidates, active)
