@@ -10,6 +10,9 @@ interleaved over several repeats; the median seconds per epoch is compared.
 * bare: the minimal loop (shuffle, forward, loss, backward, step);
 * bare + dev: the same plus a dev-set forward pass per epoch, which any tuning run
   needs to see its dev error;
+* bare, fused Adam: the bare loop with ``torch.optim.Adam(fused=True)``, the update
+  hyperlab's trainer uses (torch.optim's default on the CPU is a loop of small ops per
+  parameter tensor);
 * hyperlab: ``hyperlab.train.train`` (train cost/error averaged over the mini-batches,
   dev cost/error, lr, seconds, divergence checks);
 * hyperlab (sqlite): the same, reporting every epoch's metrics to a trial stored in
@@ -36,13 +39,13 @@ from hyperlab.train import TrainConfig, load_dataset, train
 from hyperlab.train.trainer import build_model
 
 
-def bare_loop(data, epochs: int, seed: int, with_dev: bool) -> float:  # type: ignore[no-untyped-def]
+def bare_loop(data, epochs: int, seed: int, with_dev: bool, fused: bool = False) -> float:  # type: ignore[no-untyped-def]
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     x, y = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
     xd, yd = torch.from_numpy(data.x_dev), torch.from_numpy(data.y_dev)
     model = build_model(TrainConfig(n_layers=3, hidden_units=256, seed=seed), data)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, **({"fused": True} if fused else {}))
     t0 = time.process_time()
     for _ in range(epochs):
         model.train()
@@ -91,6 +94,7 @@ def main() -> int:
         runs = {
             "bare": lambda r: bare_loop(data, args.epochs, r, False),
             "bare + dev": lambda r: bare_loop(data, args.epochs, r, True),
+            "bare, fused Adam": lambda r: bare_loop(data, args.epochs, r, False, fused=True),
             "hyperlab": lambda r: hyperlab_loop(data, args.epochs, r, None),
             "hyperlab (sqlite)": lambda r: hyperlab_loop(data, args.epochs, r, storage),
         }
@@ -106,7 +110,13 @@ def main() -> int:
         print(f"{name:>18}: {m * 1e3:7.2f} ms/epoch (median; min {min(times[name]) * 1e3:.2f})")
     # Ratios within each repeat (the three runs are back to back), then their median:
     # this cancels most of the drift of a shared machine.
-    for ours, ref in (("hyperlab (sqlite)", "bare + dev"), ("hyperlab", "bare + dev"), ("hyperlab (sqlite)", "bare")):
+    pairs = (
+        ("hyperlab (sqlite)", "bare + dev"),
+        ("hyperlab", "bare + dev"),
+        ("hyperlab (sqlite)", "bare"),
+        ("bare, fused Adam", "bare"),
+    )
+    for ours, ref in pairs:
         ratios = [a / b for a, b in zip(times[ours], times[ref], strict=True)]
         q = statistics.quantiles(ratios, n=4)
         print(f"{ours:>17} / {ref:<10}: median {statistics.median(ratios):.3f}x (quartiles {q[0]:.3f}-{q[2]:.3f})")
