@@ -9,8 +9,11 @@ For each dataset, each space (``course``: hyperlab.course_space(); ``small``: th
 with at most 64 hidden units) and each K, K configurations are drawn at random (seeded)
 and trained for ``--epochs`` epochs twice, side by side in one run, each in a fresh
 process: fused (hyperlab.train.fused.train_population) and one after another with the
-ordinary trainer (hyperlab.train.train). Reported: trial-epochs per second of both and
-their ratio, the peak memory each added to its process (RSS on the CPU, allocated
+ordinary trainer (hyperlab.train.train). On a CPU the fused side deals its
+sub-populations out to ``--workers`` processes (default: one per core, started before
+the clock, as the fused runner keeps them for a study); the ordinary side runs in one
+process with every core's threads. Reported: trial-epochs per second of both and
+their ratio, the peak memory each added to its processes (RSS on the CPU, allocated
 memory on a GPU), the useful FLOP/s of the fused run (padding not counted) next to the
 FLOP/s of one large plain matrix product on the same device (the physical bound), the
 share of the fused FLOPs spent on padding, and the *bmm ceiling*: the trial-epochs per
@@ -54,24 +57,41 @@ def draw(space_name: str, k: int, epochs: int, seed: int = 0) -> list[dict[str, 
     return [{**space.from_unit(rng.random(len(space)).tolist()), "epochs": epochs, "seed": 0} for _ in range(k)]
 
 
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
+def _rss_bytes(pid: int | str = "self") -> int:
+    with open(f"/proc/{pid}/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def measure(kind: str, source: str, params: list[dict[str, Any]], device: str, queue: Any) -> None:
+def _peak_rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _worker_pids(pool: Any) -> list[int]:
+    return [w.process.pid for w in pool._procs] if pool is not None else []
+
+
+def measure(kind: str, source: str, params: list[dict[str, Any]], device: str, workers: int, queue: Any) -> None:
     """In a fresh process: train ``params`` fused or one by one; put the numbers on ``queue``."""
     import torch
 
     from hyperlab.train import Diverged, TrainConfig, load_dataset, train
     from hyperlab.train._plan import wasted_share
-    from hyperlab.train.fused import population_plan, train_population
+    from hyperlab.train.fused import PopulationPool, population_plan, train_population
     from hyperlab.train.hparams import layer_widths
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    cores = os.cpu_count() or 1
+    torch.set_num_threads(cores)
     data = load_dataset(source)
     configs = [TrainConfig.from_params(p) for p in params]
-    train_population([TrainConfig(epochs=1, hidden_units=16)], data, device=device)  # warm up both paths
+    # The fused runner keeps its worker processes for a whole study: they are started
+    # (and warmed up) before the clock starts, as the imports are.
+    pool = PopulationPool(workers, threads=max(1, cores // workers)) if workers > 1 and device == "cpu" else None
+    warm = [TrainConfig(epochs=1, hidden_units=16), TrainConfig(epochs=1, hidden_units=16, batch_size=32)]
+    train_population(warm, data, device=device, pool=pool)  # warm up both paths
     train(TrainConfig(epochs=1, hidden_units=16), data)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -79,9 +99,11 @@ def measure(kind: str, source: str, params: list[dict[str, Any]], device: str, q
         base = torch.cuda.memory_allocated()
     else:
         base = _rss_bytes()
+    # A worker's peak so far is its warm-up's; what it adds is its peak past its RSS now.
+    worker_base = {pid: _rss_bytes(pid) for pid in _worker_pids(pool)}
     t0 = time.perf_counter()
     if kind == "fused":
-        results = train_population(configs, data, device=device)
+        results = train_population(configs, data, device=device, pool=pool)
         epochs = [r.result.epochs_run for r in results]
     else:
         epochs = []
@@ -95,7 +117,10 @@ def measure(kind: str, source: str, params: list[dict[str, Any]], device: str, q
         peak = torch.cuda.max_memory_allocated() - base
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
+        peak += sum(max(0, _peak_rss_bytes(pid) - b) for pid, b in worker_base.items())
     seconds = time.perf_counter() - t0
+    if pool is not None:
+        pool.close()
     m, n_dev = len(data.x_train), len(data.x_dev)
     flops = 0.0
     for c, e in zip(configs, epochs, strict=True):
@@ -177,10 +202,10 @@ def matmul_bound(device: str) -> float:
     return reps * 2 * n**3 / (time.perf_counter() - t0)
 
 
-def run_child(kind: str, source: str, params: list[dict[str, Any]], device: str) -> dict[str, Any]:
+def run_child(kind: str, source: str, params: list[dict[str, Any]], device: str, workers: int) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=measure, args=(kind, source, params, device, queue))
+    proc = ctx.Process(target=measure, args=(kind, source, params, device, workers, queue))
     proc.start()
     out = queue.get()
     proc.join()
@@ -197,6 +222,11 @@ def population_table(args: argparse.Namespace) -> None:
     bound = matmul_bound(device)
     name = torch.cuda.get_device_name() if device.startswith("cuda") else f"{os.cpu_count()} CPU cores"
     print(f"device {device} ({name}); one large matmul: {bound / 1e9:.1f} GFLOP/s; {args.epochs} epochs per trial")
+    if device == "cpu":
+        print(
+            f"fused: sub-populations in {args.workers} worker processes; "
+            f"ordinary: one process, {os.cpu_count()} threads"
+        )
     print(
         f"{'dataset':>15} {'space':>6} {'K':>4} {'fused t-ep/s':>12} {'seq t-ep/s':>11} {'speedup':>8} "
         f"{'fused GFLOP/s':>13} {'of bound':>8} {'waste':>6} {'buckets':>7} {'fused MiB':>9} {'seq MiB':>8} "
@@ -207,9 +237,9 @@ def population_table(args: argparse.Namespace) -> None:
         for space in args.spaces:
             for k in args.ks:
                 params = draw(space, k, args.epochs)
-                fused = run_child("fused", source, params, device)
+                fused = run_child("fused", source, params, device, args.workers)
                 seq_params = params[: args.seq_max] if args.seq_max else params
-                seq = run_child("seq", source, seq_params, device)
+                seq = run_child("seq", source, seq_params, device, 1)
                 f_rate = fused["trial_epochs"] / fused["seconds"]
                 s_rate = seq["trial_epochs"] / seq["seconds"]
                 gflops = fused["flops"] / fused["seconds"] / 1e9
@@ -252,7 +282,7 @@ def whole_study(args: argparse.Namespace) -> None:
                 )
                 factory = ObjectiveFactory(source, {"epochs": args.epochs, "seed": args.seed}, metric=caviar.METRIC)
                 t0 = time.time()
-                FusedRunner(population=args.population, device=args.device).run(
+                FusedRunner(population=args.population, device=args.device, workers=args.workers).run(
                     study, factory, RunPolicy(max_trials=args.trials)
                 )
                 wall = time.time() - t0
@@ -275,6 +305,9 @@ def main() -> int:
     parser.add_argument("--ks", type=int, nargs="+", default=[1, 8, 64, 256])
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="fused worker processes on a CPU (1: in process)"
+    )
     parser.add_argument("--seq-max", type=int, default=0, help="time the ordinary trainer on only the first N configs")
     parser.add_argument("--study", action="store_true", help="the whole-study comparison instead")
     parser.add_argument("--trials", type=int, default=256)

@@ -190,6 +190,7 @@ class FusedSpec(_Strict):
     population: int = Field(64, ge=1)  # trials trained together as one vectorized model
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     max_memory: int | str | None = None  # bytes or "4GiB"; default: half the free RAM / GPU memory
+    workers: int | None = Field(None, ge=1)  # CPU processes for sub-populations; default: one per core
 
     @field_validator("max_memory")
     @classmethod
@@ -300,7 +301,7 @@ class StudyConfig(_Strict):
             from hyperlab.train._plan import parse_memory
 
             memory = None if r.max_memory is None else parse_memory(r.max_memory)
-            return runners.FusedRunner(r.population, device=r.device, max_memory=memory)
+            return runners.FusedRunner(r.population, device=r.device, max_memory=memory, workers=r.workers)
         if isinstance(r, RaySpec):
             return runners.RayRunner(
                 r.address, parallel=r.parallel, num_cpus=r.num_cpus, cpus_per_worker=r.cpus_per_worker

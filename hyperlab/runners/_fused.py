@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from hyperlab.trial import Trial, TrialState
 
 if TYPE_CHECKING:
     from hyperlab.study import Study
+    from hyperlab.train._pool import PopulationPool
 
 __all__ = ["FusedRunner"]
 
@@ -33,6 +35,14 @@ class FusedRunner(Runner):
     When a population is done, the next one is asked for, so a model-based sampler
     (TPE) learns from each population before choosing the next.
 
+    On a CPU, the sub-populations of a population (members that differ in mini-batch
+    size, activation, batch norm or much in width) train side by side in ``workers``
+    processes, kept for the whole run: a small network's step is mostly
+    single-threaded overhead, which more processes spread and more threads do not.
+    Reports and the scheduler's verdicts stay in this process. Like the process
+    runner, a script that uses it must guard its entry point with
+    ``if __name__ == "__main__":`` (the workers are spawned).
+
     Only the built-in MLP can be fused: the objective factory must be a
     :class:`hyperlab.train.ObjectiveFactory` (or what ``hyperlab tune`` builds), whose
     ``population_recipe()`` gives the data, the fixed hyperparameters and the metric.
@@ -42,7 +52,10 @@ class FusedRunner(Runner):
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda`` (``cuda:1``...).
         max_memory: bytes one sub-population may take (default: half the free RAM or
             GPU memory); larger ones are split into chunks trained one after another.
-        threads: torch threads on the CPU (default: every core).
+        threads: torch threads on the CPU (default: every core), shared out among the
+            workers.
+        workers: processes that train sub-populations side by side on a CPU (default:
+            one per core; 1 trains everything in this process).
     """
 
     def __init__(
@@ -52,6 +65,7 @@ class FusedRunner(Runner):
         device: str = "auto",
         max_memory: int | None = None,
         threads: int | None = None,
+        workers: int | None = None,
     ) -> None:
         check_positive_int("FusedRunner", "population", population)
         if not isinstance(device, str) or not (device in DEVICES or device.startswith("cuda:")):
@@ -68,13 +82,19 @@ class FusedRunner(Runner):
             )
         if threads is not None:
             check_positive_int("FusedRunner", "threads", threads)
+        if workers is not None:
+            check_positive_int("FusedRunner", "workers", workers)
         self.population = population
         self.device = device
         self.max_memory = max_memory
         self.threads = threads
+        self.workers = workers
 
     def __repr__(self) -> str:
-        return f"FusedRunner(population={self.population}, device={self.device!r}, max_memory={self.max_memory})"
+        return (
+            f"FusedRunner(population={self.population}, device={self.device!r}, max_memory={self.max_memory}, "
+            f"workers={self.workers})"
+        )
 
     def run(
         self,
@@ -102,6 +122,7 @@ class FusedRunner(Runner):
         data, fixed, metric = recipe()
         deadline = None if policy.timeout is None else time.monotonic() + policy.timeout
         beat = Heartbeat(study, policy.heartbeat)
+        pool = self._pool(device)
         try:
             while True:
                 study.recover(policy.grace)
@@ -109,12 +130,28 @@ class FusedRunner(Runner):
                     return
                 trials = self._ask(study, policy)
                 if trials:
-                    self._train(study, trials, (data, fixed, metric), device, beat, on_poll)
+                    self._train(study, trials, (data, fixed, metric), device, beat, on_poll, pool)
                     continue
                 if not wait_for_others(study, policy):
                     return
         finally:
             beat.close()
+            if pool is not None:
+                pool.close()
+
+    def _pool(self, device: str) -> PopulationPool | None:
+        """The worker processes for a CPU run (started when a population first needs them)."""
+        if device != "cpu":
+            return None
+        import torch
+
+        from hyperlab.train.fused import PopulationPool
+
+        cores = os.cpu_count() or 1
+        workers = self.workers if self.workers is not None else cores
+        if workers <= 1:
+            return None
+        return PopulationPool(workers, threads=max(1, (self.threads or torch.get_num_threads()) // workers))
 
     def _ask(self, study: Study, policy: RunPolicy) -> list[Trial]:
         trials: list[Trial] = []
@@ -133,6 +170,7 @@ class FusedRunner(Runner):
         device: str,
         beat: Heartbeat,
         on_poll: Callable[[Study], None] | None,
+        pool: PopulationPool | None,
     ) -> None:
         from hyperlab.study import INTERRUPTED
         from hyperlab.train.fused import train_population
@@ -159,6 +197,7 @@ class FusedRunner(Runner):
                 device=device,
                 max_memory=self.max_memory,
                 on_epoch=None if on_poll is None else lambda: on_poll(study),
+                pool=pool,
             )
         except (KeyboardInterrupt, SystemExit) as e:
             for trial in members:

@@ -29,7 +29,17 @@ from dataclasses import dataclass
 from hyperlab.errors import InvalidArgumentError
 from hyperlab.train.hparams import TrainConfig, layer_widths
 
-__all__ = ["Bucket", "plan", "group_key", "wasted_share", "parse_memory", "available_memory", "member_bytes"]
+__all__ = [
+    "Bucket",
+    "plan",
+    "deal",
+    "epoch_cost",
+    "group_key",
+    "wasted_share",
+    "parse_memory",
+    "available_memory",
+    "member_bytes",
+]
 
 # A step's fixed cost, in FLOPs of useful work it could have done instead: about 0.4 ms
 # of Python and dispatch per step at ~50 GFLOP/s on a CPU; about 0.5 ms of kernel
@@ -137,6 +147,32 @@ def plan(
                 part = tuple(sorted(chunk[s : s + per_chunk]))
                 buckets.append(Bucket(key, part, tuple(padded), last))
     return buckets
+
+
+def epoch_cost(bucket: Bucket, configs: Sequence[TrainConfig], n_in: int, n_out: int, n_rows: int) -> float:
+    """What an epoch of ``bucket`` costs, in FLOPs: its steps, each the members' own
+    layers at the padded widths (forward and backward) plus the step overhead."""
+    work = sum(
+        _padded_flops(n_in, bucket.widths, len(layer_widths(configs[i].n_layers, configs[i].hidden_units)), n_out)
+        for i in bucket.members
+    )
+    steps = -(-n_rows // bucket.batch_size)
+    return steps * (bucket.batch_size * work + STEP_OVERHEAD_FLOPS["cpu"])
+
+
+def deal(
+    buckets: Sequence[Bucket], configs: Sequence[TrainConfig], n_in: int, n_out: int, n_rows: int, workers: int
+) -> list[list[Bucket]]:
+    """Deal ``buckets`` out to ``workers`` so that their epochs cost about the same:
+    the costliest first, each to the least loaded worker (longest processing time
+    first). Workers left without a bucket get an empty list."""
+    shares: list[list[Bucket]] = [[] for _ in range(workers)]
+    loads = [0.0] * workers
+    for b in sorted(buckets, key=lambda b: -epoch_cost(b, configs, n_in, n_out, n_rows)):
+        w = loads.index(min(loads))
+        shares[w].append(b)
+        loads[w] += epoch_cost(b, configs, n_in, n_out, n_rows)
+    return shares
 
 
 def _align(width: int) -> int:

@@ -40,11 +40,13 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 
 import torch
 from torch import nn
 
-from hyperlab.train._plan import Bucket, available_memory, plan
+from hyperlab.train._plan import Bucket, available_memory, deal, plan
+from hyperlab.train._pool import PopulationPool
 from hyperlab.train.data import Dataset
 from hyperlab.train.hparams import TrainConfig, layer_widths
 from hyperlab.train.model import LEAKY_SLOPE
@@ -58,7 +60,7 @@ from hyperlab.train.trainer import (
     optimizer_betas,
 )
 
-__all__ = ["FusedResult", "train_population", "resolve_device", "population_plan"]
+__all__ = ["FusedResult", "PopulationPool", "train_population", "resolve_device", "population_plan"]
 
 BN_EPS, BN_MOMENTUM = 1e-5, 0.1  # nn.BatchNorm1d's defaults, as the ordinary trainer uses
 MEMORY_SHARE = 0.5  # default max_memory: this share of the free RAM / GPU memory
@@ -555,6 +557,7 @@ def train_population(
     max_memory: int | None = None,
     eval_rows: int = 1024,
     on_epoch: Callable[[], None] | None = None,
+    pool: PopulationPool | None = None,
 ) -> list[FusedResult]:
     """Train every config of ``configs`` on ``data``, fused; results in the same order.
 
@@ -563,11 +566,16 @@ def train_population(
     after each report (a scheduler's verdict). ``on_epoch()`` runs after each round of
     epochs (a live display). ``max_memory`` bounds the bytes a sub-population may take
     (default: half the free RAM or GPU memory); larger ones are split into chunks.
+
+    With a :class:`~hyperlab.train._pool.PopulationPool` (CPU only), the
+    sub-populations are dealt out to its worker processes and train side by side;
+    ``report`` and ``should_stop`` are still called in this process, and every
+    member's curve is the one it gets here (up to float rounding of the thread count).
     """
     for c in configs:
         c.check()
     with torch.no_grad():
-        return _train_population(configs, data, report, should_stop, device, max_memory, eval_rows, on_epoch)
+        return _train_population(configs, data, report, should_stop, device, max_memory, eval_rows, on_epoch, pool)
 
 
 def _train_population(
@@ -579,43 +587,123 @@ def _train_population(
     max_memory: int | None,
     eval_rows: int,
     on_epoch: Callable[[], None] | None,
+    pool: PopulationPool | None,
 ) -> list[FusedResult]:
     dev = torch.device(resolve_device(device))
     buckets = population_plan(configs, data, device=str(dev), max_memory=max_memory)
+    judge = _Judge(configs, data.task != "regression", report, should_stop)
+    if pool is not None and pool.workers > 1 and len(buckets) > 1 and dev.type == "cpu":
+        shares = deal(buckets, configs, data.n_features, data.n_outputs, len(data.x_train), pool.workers)
+        pool.run(configs, data, shares, device=str(dev), eval_rows=eval_rows, judge=judge, on_epoch=on_epoch)
+        return judge.results()
     t = _device_tensors(data, dev)
-    x, y, x_dev, y_dev = t["x_train"], t["y_train"], t["x_dev"], t["y_dev"]
-    classify = data.task != "regression"
     subs = [_SubPopulation(b, configs, data, dev) for b in buckets]
-    done: dict[int, FusedResult] = {}
     while subs:
         for sub in list(subs):
-            t0 = time.perf_counter()
-            epoch = sub.epoch
-            train_cost, train_error = (v.tolist() for v in sub.train_epoch(x, y))
-            dev_cost, dev_error = (v.tolist() for v in sub.evaluate(x_dev, y_dev, eval_rows))
-            seconds = (time.perf_counter() - t0) / len(sub.members)
-            keep: list[int] = []
-            for row, member in enumerate(sub.members):
-                metrics = epoch_metrics(
-                    classify,
-                    train_cost[row],
-                    train_error[row],
-                    dev_cost[row],
-                    dev_error[row],
-                    learning_rate_at(member.config, epoch),
-                    seconds,
-                )
-                if _after_epoch(member, epoch, metrics, report, should_stop):
-                    keep.append(row)
-                else:
-                    done[member.index] = FusedResult(member.book.result, member.diverged)
+            epoch, train_cost, train_error, dev_cost, dev_error, seconds = _epoch(sub, t, eval_rows)
+            indices = [m.index for m in sub.members]
+            keep = judge(0, epoch, indices, train_cost, train_error, dev_cost, dev_error, seconds)
             if not keep:
                 subs.remove(sub)
             elif len(keep) < len(sub.members):
                 sub.keep(keep)
         if on_epoch is not None:
             on_epoch()
-    return [done[i] for i in range(len(configs))]
+    return judge.results()
+
+
+def _epoch(
+    sub: _SubPopulation, t: dict[str, torch.Tensor], eval_rows: int
+) -> tuple[int, list[float], list[float], list[float], list[float], float]:
+    """One epoch of a sub-population: its number, the per-member train cost and error,
+    dev cost and error, and the seconds it took per member."""
+    t0 = time.perf_counter()
+    epoch = sub.epoch
+    train_cost, train_error = (v.tolist() for v in sub.train_epoch(t["x_train"], t["y_train"]))
+    dev_cost, dev_error = (v.tolist() for v in sub.evaluate(t["x_dev"], t["y_dev"], eval_rows))
+    return epoch, train_cost, train_error, dev_cost, dev_error, (time.perf_counter() - t0) / len(sub.members)
+
+
+def work(
+    conn: Connection, data: Dataset, configs: list[TrainConfig], buckets: list[Bucket], device: str, eval_rows: int
+) -> None:
+    """A pool worker's job (see :mod:`hyperlab.train._pool`): train ``buckets``, one
+    epoch of each in turn, sending each epoch's numbers and waiting for the rows that
+    train on before that sub-population's next epoch."""
+    with torch.no_grad():
+        dev = torch.device(device)
+        t = _device_tensors(data, dev)
+        subs = {i: _SubPopulation(b, configs, data, dev) for i, b in enumerate(buckets)}
+        verdicts: dict[int, list[int]] = {}
+        waiting: set[int] = set()
+        while subs:
+            for i in list(subs):
+                sub = subs[i]
+                if i in waiting:
+                    while i not in verdicts:
+                        _, j, rows = conn.recv()
+                        verdicts[j] = rows
+                    waiting.discard(i)
+                    keep = verdicts.pop(i)
+                    if not keep:
+                        del subs[i]
+                        continue
+                    if len(keep) < len(sub.members):
+                        sub.keep(keep)
+                epoch, *numbers = _epoch(sub, t, eval_rows)
+                conn.send(("epoch", i, epoch, [m.index for m in sub.members], *numbers))
+                waiting.add(i)
+    conn.send(("done",))
+
+
+class _Judge:
+    """Every member's books, kept where the scheduler and the reports are: after each
+    epoch of a sub-population, record and report each member's metrics and say which
+    rows train on."""
+
+    def __init__(
+        self,
+        configs: Sequence[TrainConfig],
+        classify: bool,
+        report: Callable[[int, int, dict[str, float]], None] | None,
+        should_stop: Callable[[int], bool] | None,
+    ) -> None:
+        self.members = [_Member(i, c) for i, c in enumerate(configs)]
+        self.classify = classify
+        self.report, self.should_stop = report, should_stop
+        self.done: dict[int, FusedResult] = {}
+
+    def __call__(
+        self,
+        sub: int,
+        epoch: int,
+        indices: list[int],
+        train_cost: list[float],
+        train_error: list[float],
+        dev_cost: list[float],
+        dev_error: list[float],
+        seconds: float,
+    ) -> list[int]:
+        keep: list[int] = []
+        for row, index in enumerate(indices):
+            member = self.members[index]
+            metrics = epoch_metrics(
+                self.classify,
+                train_cost[row],
+                train_error[row],
+                dev_cost[row],
+                dev_error[row],
+                learning_rate_at(member.config, epoch),
+                seconds,
+            )
+            if _after_epoch(member, epoch, metrics, self.report, self.should_stop):
+                keep.append(row)
+            else:
+                self.done[index] = FusedResult(member.book.result, member.diverged)
+        return keep
+
+    def results(self) -> list[FusedResult]:
+        return [self.done[i] for i in range(len(self.members))]
 
 
 def _after_epoch(

@@ -62,6 +62,7 @@ def test_needs_the_built_in_trainer(tmp_path: Path) -> None:
             "The 'device' parameter of FusedRunner must be one of auto, cpu, cuda (or cuda:N). Got 'tpu'",
         ),
         ({"max_memory": -1}, "The 'max_memory' parameter of FusedRunner must be a positive number of bytes. Got -1"),
+        ({"workers": 0}, "The 'workers' parameter of FusedRunner must be a positive integer. Got 0 instead."),
     ],
 )
 def test_bad_arguments_are_named(kwargs: dict, message: str) -> None:
@@ -86,6 +87,9 @@ def test_config_defaults_to_fused_and_checks_its_settings() -> None:
         parse_config({"name": "x", "runner": {"type": "fused", "max_memory": "lots"}})
     with pytest.raises(ConfigError, match=re.escape("runner.device")):
         parse_config({"name": "x", "runner": {"type": "fused", "device": "tpu"}})
+    assert parse_config({"name": "x", "runner": {"type": "fused", "workers": 2}}).runner_object().workers == 2
+    with pytest.raises(ConfigError, match=re.escape("runner.workers")):
+        parse_config({"name": "x", "runner": {"type": "fused", "workers": 0}})
 
 
 def test_threads_must_be_positive() -> None:
@@ -120,3 +124,18 @@ def test_a_bad_config_fails_its_own_trial_only() -> None:
         t.state is TrialState.FAILED and "'hidden_units' hyperparameter must be" in (t.reason or "") for t in bad
     )
     assert all(t.state is TrialState.COMPLETE for t in good)
+
+
+def test_worker_processes_give_the_same_study_as_one_process(tmp_path: Path) -> None:
+    """Without a scheduler nothing depends on the order epochs arrive in: two worker
+    processes must store exactly the trials, values and curves one process does."""
+
+    def run(workers: int) -> list[tuple]:
+        study = Study(f"w{workers}", course_space(), storage=f"sqlite:///{tmp_path / f'{workers}.db'}", seed=5)
+        factory = ObjectiveFactory("sklearn:digits", {"epochs": 2, "seed": 5}, metric="dev_error", seed=5)
+        FusedRunner(population=12, device="cpu", workers=workers).run(study, factory, RunPolicy(max_trials=12))
+        return [(t.params, t.state, t.value, t.metric("dev_cost")) for t in study.trials]
+
+    one, two = run(1), run(2)
+    assert len({p["batch_size"] for p, *_ in one}) > 1  # several sub-populations to deal out
+    assert one == two

@@ -1,0 +1,164 @@
+"""Worker processes that train the sub-populations of a fused population side by side.
+
+The sub-populations of a population are independent, and on a CPU most of a small
+network's step is single-threaded Python and dispatch: extra torch threads do not help,
+extra processes do. A :class:`PopulationPool` keeps ``workers`` spawned processes for a
+whole study (each start costs an import of torch) and deals each population's
+sub-populations out to them.
+
+The parent keeps every member's books. A worker trains one epoch of each of its
+sub-populations in turn and sends the per-member numbers; the parent records them,
+reports them and asks the scheduler, and answers with the rows that train on; the
+worker compacts that sub-population before its next epoch. So each member's curve and
+the scheduler's decisions are what they would be in one process.
+
+Messages (tuples, first item the kind). Parent to worker: ``("data", dataset)``,
+``("job", configs, buckets, device, eval_rows)``, ``("keep", sub, rows)``. Worker to
+parent: ``("epoch", sub, epoch, members, train_cost, train_error, dev_cost, dev_error,
+seconds)``, ``("done",)``, ``("error", traceback)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing as mp
+import signal
+import traceback
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection, wait
+from typing import TYPE_CHECKING, Any
+
+from hyperlab.errors import HyperlabError
+
+if TYPE_CHECKING:
+    from hyperlab.train._plan import Bucket
+    from hyperlab.train.data import Dataset
+    from hyperlab.train.hparams import TrainConfig
+
+__all__ = ["PopulationPool", "PoolError"]
+
+# judge(sub, epoch, members, train_cost, train_error, dev_cost, dev_error, seconds) -> rows kept
+Judge = Callable[[int, int, list[int], list[float], list[float], list[float], list[float], float], list[int]]
+
+
+class PoolError(HyperlabError, RuntimeError):
+    """A worker of the pool failed or died; the message carries its traceback."""
+
+
+class _Worker:
+    def __init__(self, threads: int) -> None:
+        ctx = mp.get_context("spawn")  # fork would copy torch's threads and locks
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_serve, args=(child, threads), daemon=True, name="hyperlab-fused")
+        self.process.start()
+        child.close()
+        self.data: Any = None  # the dataset this worker holds (kept alive here, compared by identity)
+
+
+class PopulationPool:
+    """``workers`` processes with ``threads`` torch threads each, started on first use
+    and kept until :meth:`close` (or the end of a ``with`` block). A failed or
+    interrupted run closes the pool; the next run starts fresh processes."""
+
+    def __init__(self, workers: int, threads: int = 1) -> None:
+        self.workers = workers
+        self.threads = threads
+        self._procs: list[_Worker] = []
+
+    def __enter__(self) -> PopulationPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the workers (at once: a worker mid-epoch is terminated)."""
+        for w in self._procs:
+            if w.process.is_alive():
+                w.process.terminate()
+            w.process.join(timeout=5)
+            w.conn.close()
+        self._procs = []
+
+    def run(
+        self,
+        configs: Sequence[TrainConfig],
+        data: Dataset,
+        shares: Sequence[Sequence[Bucket]],
+        *,
+        device: str,
+        eval_rows: int,
+        judge: Judge,
+        on_epoch: Callable[[], None] | None = None,
+    ) -> None:
+        """Train ``shares[w]`` (a list of buckets) on worker w, until every member has left."""
+        if len(shares) > self.workers:
+            raise ValueError(f"{len(shares)} shares for a pool of {self.workers} workers")
+        while len(self._procs) < self.workers:
+            self._procs.append(_Worker(self.threads))
+        active: dict[Connection, _Worker] = {}
+        try:
+            for w, share in zip(self._procs, shares, strict=False):
+                if not share:
+                    continue
+                if w.data is not data:
+                    w.conn.send(("data", dataclasses.replace(data)))  # its fields, not its caches
+                    w.data = data
+                w.conn.send(("job", list(configs), list(share), device, eval_rows))
+                active[w.conn] = w
+            while active:
+                for ready in wait(list(active)):
+                    w = active[ready]  # type: ignore[index]
+                    msg = _exchange(w, None)
+                    if msg[0] == "epoch":
+                        _exchange(w, ("keep", msg[1], judge(*msg[1:])))
+                        if on_epoch is not None:
+                            on_epoch()
+                    elif msg[0] == "done":
+                        del active[w.conn]
+                    else:
+                        raise PoolError(f"A fused-training worker failed:\n{msg[1]}")
+        except BaseException:
+            self.close()
+            raise
+
+
+def _exchange(w: _Worker, message: tuple[Any, ...] | None) -> Any:
+    """Send ``message`` to worker w, or (None) receive its next one; a closed or reset
+    pipe means the worker died."""
+    try:
+        if message is None:
+            return w.conn.recv()
+        w.conn.send(message)
+        return None
+    except (EOFError, OSError):
+        w.process.join(timeout=1)
+        raise PoolError(
+            f"A fused-training worker (pid {w.process.pid}) died (exit code {w.process.exitcode})."
+        ) from None
+
+
+def _serve(conn: Connection, threads: int) -> None:
+    """A worker's loop: keep the dataset it is sent, train the jobs it is given."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    import torch
+
+    from hyperlab.train.fused import work
+
+    torch.set_num_threads(threads)
+    data: Any = None
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):  # the parent is gone
+            return
+        if msg[0] == "data":
+            data = msg[1]
+        elif msg[0] == "job":
+            try:
+                work(conn, data, *msg[1:])
+            except Exception as e:
+                try:
+                    conn.send(("error", "".join(traceback.format_exception(e)).rstrip()))
+                except (BrokenPipeError, OSError):
+                    return

@@ -1,0 +1,101 @@
+"""Sub-populations trained side by side in worker processes (hyperlab.train._pool)."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from hyperlab.train import TrainConfig, load_dataset
+from hyperlab.train._plan import Bucket, deal, epoch_cost
+from hyperlab.train._pool import PoolError
+from hyperlab.train.fused import PopulationPool, population_plan, train_population
+
+
+@pytest.fixture(scope="module")
+def digits():  # type: ignore[no-untyped-def]
+    return load_dataset("sklearn:digits", seed=0)
+
+
+def _population() -> list[TrainConfig]:
+    """Three mini-batch sizes (three sub-populations), widths and depths mixed, one member
+    whose learning rate makes it diverge, and members with their own epoch counts."""
+    return [
+        TrainConfig(epochs=4, hidden_units=32, batch_size=64, seed=1),
+        TrainConfig(epochs=4, hidden_units=48, n_layers=3, batch_size=64, seed=1, learning_rate=0.003),
+        TrainConfig(epochs=3, hidden_units=16, batch_size=128, seed=1, optimizer="momentum", learning_rate=0.05),
+        TrainConfig(epochs=4, hidden_units=64, n_layers=1, batch_size=128, seed=1, dropout=0.2),
+        TrainConfig(epochs=4, hidden_units=32, batch_size=256, seed=1, optimizer="momentum", learning_rate=50.0),
+        TrainConfig(epochs=4, hidden_units=24, batch_size=256, seed=1, optimizer="rmsprop", learning_rate=0.001),
+    ]
+
+
+def _run(configs: list[TrainConfig], data, pool: PopulationPool | None):  # type: ignore[no-untyped-def]
+    """Results, each member's reports in order, and a scheduler that stops member 3 after
+    its second epoch."""
+    reports: dict[int, list[tuple[int, dict[str, float]]]] = {i: [] for i in range(len(configs))}
+
+    def report(i: int, epoch: int, metrics: dict[str, float]) -> None:
+        reports[i].append((epoch, {k: v for k, v in metrics.items() if k != "seconds"}))
+
+    def should_stop(i: int) -> bool:
+        return i == 3 and len(reports[3]) == 2
+
+    results = train_population(configs, data, report=report, should_stop=should_stop, device="cpu", pool=pool)
+    return results, reports
+
+
+def test_workers_give_every_member_the_curve_and_verdicts_it_gets_in_one_process(digits) -> None:  # type: ignore[no-untyped-def]
+    configs = _population()
+    assert len(population_plan(configs, digits, device="cpu")) >= 3
+    alone, alone_reports = _run(configs, digits, None)
+    with PopulationPool(2, threads=1) as pool:
+        pooled, pooled_reports = _run(configs, digits, pool)
+        assert all(w.process.is_alive() for w in pool._procs)  # kept for the next population
+    assert not any(w.process.is_alive() for w in pool._procs)
+    # The same numbers, not only close ones: each worker runs the same ops on its rows.
+    assert pooled_reports == alone_reports
+    for a, b in zip(alone, pooled, strict=True):
+        assert a.diverged == b.diverged
+        assert a.result.best_epoch == b.result.best_epoch
+        assert [{k: v for k, v in m.items() if k != "seconds"} for m in a.result.curve] == [
+            {k: v for k, v in m.items() if k != "seconds"} for m in b.result.curve
+        ]
+    assert pooled[4].diverged is not None  # lr 50 blew up and left
+    assert len(pooled_reports[3]) == 2  # stopped by the scheduler after its second epoch
+    assert len(pooled_reports[2]) == 3 and len(pooled_reports[0]) == 4  # each its own epochs
+
+
+def test_a_dead_worker_is_an_error_and_the_pool_starts_afresh(digits) -> None:  # type: ignore[no-untyped-def]
+    configs = _population()
+    with PopulationPool(2, threads=1) as pool:
+        killed: list[int] = []
+
+        def report(i: int, epoch: int, metrics: dict[str, float]) -> None:
+            if not killed:
+                pid = pool._procs[0].process.pid
+                assert pid is not None
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+
+        with pytest.raises(PoolError, match=r"A fused-training worker \(pid \d+\) died"):
+            train_population(configs, digits, report=report, device="cpu", pool=pool)
+        assert pool._procs == []  # closed: the other worker is stopped too
+        results = train_population(configs, digits, device="cpu", pool=pool)  # fresh workers
+        assert [len(r.result.curve) for i, r in enumerate(results) if i != 4] == [4, 4, 3, 4, 4]
+        assert results[4].diverged is not None
+
+
+def test_deal_gives_the_costliest_bucket_first_to_the_least_loaded_worker(digits) -> None:  # type: ignore[no-untyped-def]
+    configs = [TrainConfig(hidden_units=w, batch_size=b) for w, b in [(256, 32), (128, 32), (64, 64), (16, 512)]]
+    buckets = [
+        Bucket((configs[i].batch_size, "relu", False, None), (i,), (configs[i].hidden_units,) * 2) for i in range(4)
+    ]
+    n_in, n_out, rows = digits.n_features, digits.n_outputs, len(digits.x_train)
+    costs = [epoch_cost(b, configs, n_in, n_out, rows) for b in buckets]
+    assert costs == sorted(costs, reverse=True)  # wider and smaller batches cost more
+    assert costs[1] < costs[0] < costs[1] + costs[2]
+    # Longest first: 0 and 1 to the two workers, 2 to the lighter (1's), 3 to 0's.
+    assert deal(buckets, configs, n_in, n_out, rows, 2) == [[buckets[0], buckets[3]], [buckets[1], buckets[2]]]
+    assert deal(buckets, configs, n_in, n_out, rows, 6)[4:] == [[], []]  # more workers than buckets
