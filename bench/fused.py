@@ -89,7 +89,7 @@ def measure(kind: str, source: str, params: list[dict[str, Any]], device: str, w
     configs = [TrainConfig.from_params(p) for p in params]
     # The fused runner keeps its worker processes for a whole study: they are started
     # (and warmed up) before the clock starts, as the imports are.
-    pool = PopulationPool(workers, threads=max(1, cores // workers)) if workers > 1 and device == "cpu" else None
+    pool = PopulationPool(workers, threads=cores) if workers > 1 and device == "cpu" else None
     warm = [TrainConfig(epochs=1, hidden_units=16), TrainConfig(epochs=1, hidden_units=16, batch_size=32)]
     train_population(warm, data, device=device, pool=pool)  # warm up both paths
     train(TrainConfig(epochs=1, hidden_units=16), data)

@@ -8,7 +8,7 @@ parameter, trial or field, the value that was given and what would have been val
 from __future__ import annotations
 
 __all__ = [
-    "check_positive_int",
+    "check_int",
     "HyperlabError",
     "InvalidSpaceError",
     "InvalidParamsError",
@@ -83,10 +83,9 @@ class SchemaVersionError(StorageError):
     """The database was written by a newer hyperlab whose schema this one cannot read."""
 
 
-def check_positive_int(owner: str, name: str, value: object) -> None:
+def check_int(owner: str, name: str, value: object, low: int = 1) -> None:
     """Raise InvalidArgumentError unless ``value`` (the ``name`` parameter of ``owner``)
-    is an int >= 1 (a bool is not)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidArgumentError(
-            f"The '{name}' parameter of {owner} must be a positive integer. Got {value!r} instead."
-        )
+    is an int >= ``low`` (a bool is not)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        what = "a positive integer" if low == 1 else f"an integer >= {low}"
+        raise InvalidArgumentError(f"The '{name}' parameter of {owner} must be {what}. Got {value!r} instead.")

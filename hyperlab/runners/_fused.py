@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from hyperlab._optimize import Heartbeat, next_trial, tell_result
-from hyperlab.errors import HyperlabError, InvalidArgumentError, check_positive_int
+from hyperlab.errors import HyperlabError, InvalidArgumentError, check_int
 from hyperlab.runners._base import ObjectiveFactory, Runner, RunPolicy, wait_for_others
 from hyperlab.trial import Trial, TrialState
 
@@ -67,7 +67,7 @@ class FusedRunner(Runner):
         threads: int | None = None,
         workers: int | None = None,
     ) -> None:
-        check_positive_int("FusedRunner", "population", population)
+        check_int("FusedRunner", "population", population)
         if not isinstance(device, str) or not (device in DEVICES or device.startswith("cuda:")):
             raise InvalidArgumentError(
                 f"The 'device' parameter of FusedRunner must be one of {', '.join(DEVICES)} (or cuda:N). "
@@ -81,9 +81,9 @@ class FusedRunner(Runner):
                 f"Got {max_memory!r} instead."
             )
         if threads is not None:
-            check_positive_int("FusedRunner", "threads", threads)
+            check_int("FusedRunner", "threads", threads)
         if workers is not None:
-            check_positive_int("FusedRunner", "workers", workers)
+            check_int("FusedRunner", "workers", workers)
         self.population = population
         self.device = device
         self.max_memory = max_memory
@@ -151,7 +151,7 @@ class FusedRunner(Runner):
         workers = self.workers if self.workers is not None else cores
         if workers <= 1:
             return None
-        return PopulationPool(workers, threads=max(1, (self.threads or torch.get_num_threads()) // workers))
+        return PopulationPool(workers, threads=self.threads or torch.get_num_threads())
 
     def _ask(self, study: Study, policy: RunPolicy) -> list[Trial]:
         trials: list[Trial] = []

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from hyperlab.errors import HyperlabError, InvalidArgumentError, TrialFinishedError
+from hyperlab.errors import HyperlabError, TrialFinishedError, check_int
 from hyperlab.runners._base import ObjectiveFactory, Runner, RunPolicy, work_left, worker_settings
 from hyperlab.trial import TrialState
 
@@ -106,10 +106,8 @@ class ProcessRunner(Runner):
     """
 
     def __init__(self, parallel: int | None = None) -> None:
-        if parallel is not None and (isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1):
-            raise InvalidArgumentError(
-                f"The 'parallel' parameter of ProcessRunner must be a positive integer. Got {parallel!r} instead."
-            )
+        if parallel is not None:
+            check_int("ProcessRunner", "parallel", parallel)
         self.parallel = parallel or os.cpu_count() or 1
 
     def __repr__(self) -> str:

@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from hyperlab.errors import InvalidArgumentError, check_positive_int
+from hyperlab.errors import InvalidArgumentError, check_int
 from hyperlab.samplers._base import SampleContext, Sampler
 from hyperlab.space import Choice, Fixed, Space
 from hyperlab.trial import TrialState
@@ -46,7 +46,7 @@ class CoarseToFineSampler(Sampler):
         self, n_per_round: int = 20, *, top_k: int = 5, shrink: float = 0.5, n_rounds: int | None = None
     ) -> None:
         for name, v in (("n_per_round", n_per_round), ("top_k", top_k)):
-            check_positive_int("CoarseToFineSampler", name, v)
+            check_int("CoarseToFineSampler", name, v)
         if n_rounds is not None and (isinstance(n_rounds, bool) or not isinstance(n_rounds, int) or n_rounds < 1):
             raise InvalidArgumentError(
                 f"The 'n_rounds' parameter of CoarseToFineSampler must be a positive integer or None. "

@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hyperlab.errors import GridTooLargeError, InvalidArgumentError, check_positive_int
+from hyperlab.errors import GridTooLargeError, InvalidArgumentError, check_int
 from hyperlab.samplers._base import SampleContext, Sampler, SearchExhausted
 from hyperlab.space import Space
 
@@ -46,7 +46,7 @@ class GridSampler(Sampler):
                     f"The 'n_points' parameter of GridSampler must be a positive integer (for '{name}'). "
                     f"Got {n!r} instead."
                 )
-        check_positive_int("GridSampler", "max_size", max_size)
+        check_int("GridSampler", "max_size", max_size)
         self.n_points = default
         self.per_param = counts
         self.max_size = max_size

@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
-from hyperlab.errors import InvalidArgumentError
+from hyperlab.errors import check_int
 from hyperlab.schedulers._base import CONTINUE, Decision, Scheduler, SchedulerContext, Verdict
 
 __all__ = ["ASHAScheduler"]
-
-
-def _check_int(owner: str, name: str, value: Any, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise InvalidArgumentError(
-            f"The '{name}' parameter of {owner} must be an integer >= {low}. Got {value!r} instead."
-        )
 
 
 class ASHAScheduler(Scheduler):
@@ -46,10 +38,10 @@ class ASHAScheduler(Scheduler):
         *,
         bracket: int | None = None,
     ) -> None:
-        _check_int("ASHAScheduler", "reduction_factor", reduction_factor, 2)
-        _check_int("ASHAScheduler", "min_resource", min_resource, 1)
+        check_int("ASHAScheduler", "reduction_factor", reduction_factor, 2)
+        check_int("ASHAScheduler", "min_resource", min_resource, 1)
         if max_resource is not None:
-            _check_int("ASHAScheduler", "max_resource", max_resource, 1)
+            check_int("ASHAScheduler", "max_resource", max_resource, 1)
         self.reduction_factor = reduction_factor
         self.min_resource = min_resource
         self.max_resource = max_resource

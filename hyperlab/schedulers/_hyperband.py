@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from hyperlab.errors import InvalidArgumentError
-from hyperlab.schedulers._asha import ASHAScheduler, _check_int
+from hyperlab.errors import InvalidArgumentError, check_int
+from hyperlab.schedulers._asha import ASHAScheduler
 from hyperlab.schedulers._base import Scheduler, SchedulerContext, Verdict
 
 __all__ = ["HyperbandScheduler"]
@@ -27,13 +27,13 @@ class HyperbandScheduler(Scheduler):
     """
 
     def __init__(self, reduction_factor: int = 3, min_resource: int = 1, max_resource: int | None = None) -> None:
-        _check_int("HyperbandScheduler", "reduction_factor", reduction_factor, 2)
-        _check_int("HyperbandScheduler", "min_resource", min_resource, 1)
+        check_int("HyperbandScheduler", "reduction_factor", reduction_factor, 2)
+        check_int("HyperbandScheduler", "min_resource", min_resource, 1)
         if max_resource is None:
             raise InvalidArgumentError(
                 "The 'max_resource' parameter of HyperbandScheduler is required: the epochs of a full trial."
             )
-        _check_int("HyperbandScheduler", "max_resource", max_resource, min_resource)
+        check_int("HyperbandScheduler", "max_resource", max_resource, min_resource)
         self.reduction_factor = reduction_factor
         self.min_resource = min_resource
         self.max_resource = max_resource

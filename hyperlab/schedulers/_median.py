@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import statistics
 
-from hyperlab.schedulers._asha import _check_int
+from hyperlab.errors import check_int
 from hyperlab.schedulers._base import CONTINUE, Decision, Scheduler, SchedulerContext, Verdict
 from hyperlab.trial import TrialState
 
@@ -22,8 +22,8 @@ class MedianScheduler(Scheduler):
     """
 
     def __init__(self, n_startup_trials: int = 5, n_warmup_steps: int = 0) -> None:
-        _check_int("MedianScheduler", "n_startup_trials", n_startup_trials, 1)
-        _check_int("MedianScheduler", "n_warmup_steps", n_warmup_steps, 0)
+        check_int("MedianScheduler", "n_startup_trials", n_startup_trials, 1)
+        check_int("MedianScheduler", "n_warmup_steps", n_warmup_steps, 0)
         self.n_startup_trials = n_startup_trials
         self.n_warmup_steps = n_warmup_steps
 

@@ -13,7 +13,7 @@ worker compacts that sub-population before its next epoch. So each member's curv
 the scheduler's decisions are what they would be in one process.
 
 Messages (tuples, first item the kind). Parent to worker: ``("data", dataset)``,
-``("job", configs, buckets, device, eval_rows)``, ``("keep", sub, rows)``. Worker to
+``("job", threads, configs, buckets, device, eval_rows)``, ``("keep", sub, rows)``. Worker to
 parent: ``("epoch", sub, epoch, members, train_cost, train_error, dev_cost, dev_error,
 seconds)``, ``("done",)``, ``("error", traceback)``.
 """
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing as mp
+import os
 import signal
 import traceback
 from collections.abc import Callable, Sequence
@@ -46,23 +47,25 @@ class PoolError(HyperlabError, RuntimeError):
 
 
 class _Worker:
-    def __init__(self, threads: int) -> None:
+    def __init__(self) -> None:
         ctx = mp.get_context("spawn")  # fork would copy torch's threads and locks
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_serve, args=(child, threads), daemon=True, name="hyperlab-fused")
+        self.process = ctx.Process(target=_serve, args=(child,), daemon=True, name="hyperlab-fused")
         self.process.start()
         child.close()
         self.data: Any = None  # the dataset this worker holds (kept alive here, compared by identity)
 
 
 class PopulationPool:
-    """``workers`` processes with ``threads`` torch threads each, started on first use
-    and kept until :meth:`close` (or the end of a ``with`` block). A failed or
-    interrupted run closes the pool; the next run starts fresh processes."""
+    """``workers`` processes, started on first use and kept until :meth:`close` (or the
+    end of a ``with`` block). A run shares ``threads`` torch threads (default: one per
+    core) among the workers it gives sub-populations to, so a population with fewer
+    sub-populations than workers still uses every core. A failed or interrupted run
+    closes the pool; the next run starts fresh processes."""
 
-    def __init__(self, workers: int, threads: int = 1) -> None:
+    def __init__(self, workers: int, threads: int | None = None) -> None:
         self.workers = workers
-        self.threads = threads
+        self.threads = threads or os.cpu_count() or 1
         self._procs: list[_Worker] = []
 
     def __enter__(self) -> PopulationPool:
@@ -95,8 +98,9 @@ class PopulationPool:
         if len(shares) > self.workers:
             raise ValueError(f"{len(shares)} shares for a pool of {self.workers} workers")
         while len(self._procs) < self.workers:
-            self._procs.append(_Worker(self.threads))
+            self._procs.append(_Worker())
         active: dict[Connection, _Worker] = {}
+        threads = max(1, self.threads // max(1, sum(1 for share in shares if share)))
         try:
             for w, share in zip(self._procs, shares, strict=False):
                 if not share:
@@ -104,7 +108,7 @@ class PopulationPool:
                 if w.data is not data:
                     w.conn.send(("data", dataclasses.replace(data)))  # its fields, not its caches
                     w.data = data
-                w.conn.send(("job", list(configs), list(share), device, eval_rows))
+                w.conn.send(("job", threads, list(configs), list(share), device, eval_rows))
                 active[w.conn] = w
             while active:
                 for ready in wait(list(active)):
@@ -138,14 +142,13 @@ def _exchange(w: _Worker, message: tuple[Any, ...] | None) -> Any:
         ) from None
 
 
-def _serve(conn: Connection, threads: int) -> None:
+def _serve(conn: Connection) -> None:
     """A worker's loop: keep the dataset it is sent, train the jobs it is given."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
     import torch
 
     from hyperlab.train.fused import work
 
-    torch.set_num_threads(threads)
     data: Any = None
     while True:
         try:
@@ -156,7 +159,8 @@ def _serve(conn: Connection, threads: int) -> None:
             data = msg[1]
         elif msg[0] == "job":
             try:
-                work(conn, data, *msg[1:])
+                torch.set_num_threads(msg[1])
+                work(conn, data, *msg[2:])
             except Exception as e:
                 try:
                     conn.send(("error", "".join(traceback.format_exception(e)).rstrip()))

@@ -119,12 +119,12 @@ def test_divergence_is_always_stopped() -> None:
         ),
         (
             lambda: ASHAScheduler(min_resource=0),
-            "The 'min_resource' parameter of ASHAScheduler must be an integer >= 1. Got 0 instead.",
+            "The 'min_resource' parameter of ASHAScheduler must be a positive integer. Got 0 instead.",
         ),
         (lambda: HyperbandScheduler(), "The 'max_resource' parameter of HyperbandScheduler is required"),
         (
             lambda: MedianScheduler(n_startup_trials=0),
-            "The 'n_startup_trials' parameter of MedianScheduler must be an integer >= 1",
+            "The 'n_startup_trials' parameter of MedianScheduler must be a positive integer",
         ),
         (lambda: Study("s", SPACE, storage="memory", scheduler=ASHAScheduler()), "has a scheduler but no metric"),
         (

@@ -50,7 +50,7 @@ def test_workers_give_every_member_the_curve_and_verdicts_it_gets_in_one_process
     configs = _population()
     assert len(population_plan(configs, digits, device="cpu")) >= 3
     alone, alone_reports = _run(configs, digits, None)
-    with PopulationPool(2, threads=1) as pool:
+    with PopulationPool(2, threads=2) as pool:
         pooled, pooled_reports = _run(configs, digits, pool)
         assert all(w.process.is_alive() for w in pool._procs)  # kept for the next population
     assert not any(w.process.is_alive() for w in pool._procs)
@@ -69,7 +69,7 @@ def test_workers_give_every_member_the_curve_and_verdicts_it_gets_in_one_process
 
 def test_a_dead_worker_is_an_error_and_the_pool_starts_afresh(digits) -> None:  # type: ignore[no-untyped-def]
     configs = _population()
-    with PopulationPool(2, threads=1) as pool:
+    with PopulationPool(2, threads=2) as pool:
         killed: list[int] = []
 
         def report(i: int, epoch: int, metrics: dict[str, float]) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hyperlab.errors import InvalidArgumentError, check_positive_int
+from hyperlab.errors import InvalidArgumentError, check_int
 from hyperlab.samplers._base import SampleContext, Sampler
 from hyperlab.space import Choice, Float, Int, Space
 from hyperlab.trial import Trial, TrialState
@@ -68,7 +68,7 @@ class TPESampler(Sampler):
         multivariate: bool = True,
     ) -> None:
         for name, v in (("n_startup", n_startup), ("n_candidates", n_candidates), ("max_good", max_good)):
-            check_positive_int("TPESampler", name, v)
+            check_int("TPESampler", name, v)
         for name, f in (("gamma", gamma), ("eps", eps)):
             if isinstance(f, bool) or not isinstance(f, int | float) or not 0 < f < 1:
                 raise InvalidArgumentError(
