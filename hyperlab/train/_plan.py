@@ -168,10 +168,11 @@ def deal(
     first). Workers left without a bucket get an empty list."""
     shares: list[list[Bucket]] = [[] for _ in range(workers)]
     loads = [0.0] * workers
-    for b in sorted(buckets, key=lambda b: -epoch_cost(b, configs, n_in, n_out, n_rows)):
+    costs = [epoch_cost(b, configs, n_in, n_out, n_rows) for b in buckets]
+    for cost, b in sorted(zip(costs, buckets, strict=True), key=lambda cb: -cb[0]):
         w = loads.index(min(loads))
         shares[w].append(b)
-        loads[w] += epoch_cost(b, configs, n_in, n_out, n_rows)
+        loads[w] += cost
     return shares
 
 

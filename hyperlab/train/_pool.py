@@ -38,8 +38,8 @@ if TYPE_CHECKING:
 
 __all__ = ["PopulationPool", "PoolError"]
 
-# judge(sub, epoch, members, train_cost, train_error, dev_cost, dev_error, seconds) -> rows kept
-Judge = Callable[[int, int, list[int], list[float], list[float], list[float], list[float], float], list[int]]
+# judge(epoch, members, train_cost, train_error, dev_cost, dev_error, seconds) -> rows kept
+Judge = Callable[[int, list[int], list[float], list[float], list[float], list[float], float], list[int]]
 
 
 class PoolError(HyperlabError, RuntimeError):
@@ -115,7 +115,7 @@ class PopulationPool:
                     w = active[ready]  # type: ignore[index]
                     msg = _exchange(w, None)
                     if msg[0] == "epoch":
-                        _exchange(w, ("keep", msg[1], judge(*msg[1:])))
+                        _exchange(w, ("keep", msg[1], judge(*msg[2:])))
                         if on_epoch is not None:
                             on_epoch()
                     elif msg[0] == "done":

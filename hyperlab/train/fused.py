@@ -93,13 +93,12 @@ def population_plan(
 
 
 class _Member:
-    """One member: its place in the population, its config, depth and epoch book."""
+    """One member of a sub-population: its place in the population, its config and depth
+    (its books are the :class:`_Judge`'s)."""
 
     def __init__(self, index: int, config: TrainConfig) -> None:
         self.index, self.config = index, config
         self.depth = len(layer_widths(config.n_layers, config.hidden_units))
-        self.book = EpochBook(config)
-        self.diverged: str | None = None
 
 
 @dataclass
@@ -602,7 +601,7 @@ def _train_population(
         for sub in list(subs):
             epoch, train_cost, train_error, dev_cost, dev_error, seconds = _epoch(sub, t, eval_rows)
             indices = [m.index for m in sub.members]
-            keep = judge(0, epoch, indices, train_cost, train_error, dev_cost, dev_error, seconds)
+            keep = judge(epoch, indices, train_cost, train_error, dev_cost, dev_error, seconds)
             if not keep:
                 subs.remove(sub)
             elif len(keep) < len(sub.members):
@@ -635,15 +634,13 @@ def work(
         t = _device_tensors(data, dev)
         subs = {i: _SubPopulation(b, configs, data, dev) for i, b in enumerate(buckets)}
         verdicts: dict[int, list[int]] = {}
-        waiting: set[int] = set()
         while subs:
             for i in list(subs):
                 sub = subs[i]
-                if i in waiting:
+                if sub.epoch > 0:  # the verdict on its last epoch decides who trains on
                     while i not in verdicts:
                         _, j, rows = conn.recv()
                         verdicts[j] = rows
-                    waiting.discard(i)
                     keep = verdicts.pop(i)
                     if not keep:
                         del subs[i]
@@ -652,14 +649,13 @@ def work(
                         sub.keep(keep)
                 epoch, *numbers = _epoch(sub, t, eval_rows)
                 conn.send(("epoch", i, epoch, [m.index for m in sub.members], *numbers))
-                waiting.add(i)
     conn.send(("done",))
 
 
 class _Judge:
     """Every member's books, kept where the scheduler and the reports are: after each
-    epoch of a sub-population, record and report each member's metrics and say which
-    rows train on."""
+    epoch of a sub-population, record and report each member's metrics (as ``train``
+    does) and say which rows train on."""
 
     def __init__(
         self,
@@ -668,14 +664,14 @@ class _Judge:
         report: Callable[[int, int, dict[str, float]], None] | None,
         should_stop: Callable[[int], bool] | None,
     ) -> None:
-        self.members = [_Member(i, c) for i, c in enumerate(configs)]
+        self.configs = configs
+        self.books = [EpochBook(c) for c in configs]
         self.classify = classify
         self.report, self.should_stop = report, should_stop
         self.done: dict[int, FusedResult] = {}
 
     def __call__(
         self,
-        sub: int,
         epoch: int,
         indices: list[int],
         train_cost: list[float],
@@ -686,47 +682,42 @@ class _Judge:
     ) -> list[int]:
         keep: list[int] = []
         for row, index in enumerate(indices):
-            member = self.members[index]
             metrics = epoch_metrics(
                 self.classify,
                 train_cost[row],
                 train_error[row],
                 dev_cost[row],
                 dev_error[row],
-                learning_rate_at(member.config, epoch),
+                learning_rate_at(self.configs[index], epoch),
                 seconds,
             )
-            if _after_epoch(member, epoch, metrics, self.report, self.should_stop):
+            diverged = self._record(index, epoch, metrics)
+            if diverged is None and self._trains_on(index, epoch):
                 keep.append(row)
             else:
-                self.done[index] = FusedResult(member.book.result, member.diverged)
+                self.done[index] = FusedResult(self.books[index].result, diverged)
         return keep
 
+    def _record(self, index: int, epoch: int, metrics: dict[str, float]) -> str | None:
+        """Record and report one epoch of member ``index``; why it diverged, or None."""
+        book = self.books[index]
+        book.record(epoch, metrics)
+        if self.report is not None:
+            self.report(index, epoch, metrics)
+        diverged = book.divergence(epoch, metrics)
+        if diverged is None:
+            book.improved(epoch, metrics)
+        return diverged
+
+    def _trains_on(self, index: int, epoch: int) -> bool:
+        if self.books[index].patience_spent():
+            return False
+        if self.should_stop is not None and self.should_stop(index):
+            return False
+        return epoch + 1 < self.configs[index].epochs
+
     def results(self) -> list[FusedResult]:
-        return [self.done[i] for i in range(len(self.members))]
-
-
-def _after_epoch(
-    member: _Member,
-    epoch: int,
-    metrics: dict[str, float],
-    report: Callable[[int, int, dict[str, float]], None] | None,
-    should_stop: Callable[[int], bool] | None,
-) -> bool:
-    """Record one epoch of a member as ``train`` does; whether it trains on."""
-    book = member.book
-    book.record(epoch, metrics)
-    if report is not None:
-        report(member.index, epoch, metrics)
-    member.diverged = book.divergence(epoch, metrics)
-    if member.diverged is not None:
-        return False
-    book.improved(epoch, metrics)
-    if book.patience_spent():
-        return False
-    if should_stop is not None and should_stop(member.index):
-        return False
-    return epoch + 1 < member.config.epochs
+        return [self.done[i] for i in range(len(self.configs))]
 
 
 def _device_tensors(data: Dataset, device: torch.device) -> dict[str, torch.Tensor]:
