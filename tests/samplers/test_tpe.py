@@ -211,3 +211,11 @@ def test_config_builds_univariate_tpe() -> None:
     config = StudyConfig.model_validate({"name": "x", "sampler": {"type": "tpe", "multivariate": False}})
     sampler = config.sampler_object()
     assert isinstance(sampler, TPESampler) and sampler.multivariate is False
+
+
+def test_config_names_a_bad_multivariate() -> None:
+    from hyperlab.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError, match=re.escape("sampler.multivariate: Input should be a valid boolean")) as e:
+        parse_config({"name": "x", "sampler": {"type": "tpe", "multivariate": "maybe"}})
+    assert "got 'maybe'" in str(e.value)
