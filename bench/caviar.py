@@ -46,7 +46,7 @@ import hyperlab as hl
 from hyperlab.runners import FusedRunner, InlineRunner, ProcessRunner, RayRunner, RunPolicy
 from hyperlab.schedulers import ASHAScheduler
 from hyperlab.space import Choice, Fixed, Float, Int
-from hyperlab.train import Diverged, ObjectiveFactory, TrainConfig, load_dataset, train
+from hyperlab.train import Diverged, LoadedObjective, TrainConfig, load_dataset, train
 
 METRIC = "dev_accuracy"
 
@@ -79,7 +79,9 @@ def run_hyperlab(
         sampler=sampler,
         seed=seed,
     )
-    factory = ObjectiveFactory(source, {"epochs": epochs, "seed": seed}, metric=METRIC, seed=seed)
+    # Loaded here, before the clock starts, as Optuna's side does and as `hyperlab tune`
+    # does: the workers get the arrays and do not load (or import scikit-learn) themselves.
+    factory = LoadedObjective(load_dataset(source, seed=seed), {"epochs": epochs, "seed": seed}, metric=METRIC)
     runner: Any
     if kind.startswith("hyperlab-fused"):
         size = kind.removeprefix("hyperlab-fused").split("-")[0]

@@ -260,10 +260,10 @@ def whole_study(args: argparse.Namespace) -> None:
     import hyperlab as hl
     from hyperlab.runners import FusedRunner, RunPolicy
     from hyperlab.schedulers import ASHAScheduler
-    from hyperlab.train import ObjectiveFactory, load_dataset
+    from hyperlab.train import LoadedObjective, load_dataset
 
     source = args.datasets[-1]
-    load_dataset(source)
+    data = load_dataset(source, seed=args.seed)  # before the clocks start, on both sides
     rows: dict[str, Any] = {}
     for kind in args.study_kinds:
         with tempfile.TemporaryDirectory() as folder:
@@ -280,7 +280,7 @@ def whole_study(args: argparse.Namespace) -> None:
                     sampler=hl.TPESampler() if kind.endswith("tpe") else hl.RandomSampler(),
                     seed=args.seed,
                 )
-                factory = ObjectiveFactory(source, {"epochs": args.epochs, "seed": args.seed}, metric=caviar.METRIC)
+                factory = LoadedObjective(data, {"epochs": args.epochs, "seed": args.seed}, metric=caviar.METRIC)
                 t0 = time.time()
                 FusedRunner(population=args.population, device=args.device, workers=args.workers).run(
                     study, factory, RunPolicy(max_trials=args.trials)

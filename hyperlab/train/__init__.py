@@ -23,6 +23,7 @@ __all__ = [
     "measure_test",
     "make_objective",
     "ObjectiveFactory",
+    "LoadedObjective",
     "METRICS",
 ]
 
@@ -38,6 +39,7 @@ _WHERE = {
     "measure_test": "trainer",
     "make_objective": "objective",
     "ObjectiveFactory": "objective",
+    "LoadedObjective": "objective",
     "METRICS": "objective",
 }
 
