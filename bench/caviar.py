@@ -4,6 +4,9 @@
     .venv/bin/python caviar.py --datasets mnist1d --seeds 0 1 2
     .venv/bin/python caviar.py --trials 16 --epochs 8 --datasets sklearn:digits   # a quick look
     .venv/bin/python caviar.py --ray-overhead 200                # Ray's per-trial overhead only
+    # hyperlab variants, 3 runs each, against an earlier run's Optuna TPE (its --json):
+    .venv/bin/python caviar.py --datasets mnist1d --seeds 0 1 2 --optuna-from earlier.json \
+        --kinds optuna-tpe hyperlab-proc2-asha-tpe-quarter --repeats 3
 
 Side by side in one run, on the course's search space (hyperlab.course_space) and the
 built-in MLP trainer, for each dataset and seed:
@@ -224,6 +227,13 @@ def main() -> int:
     )
     parser.add_argument("--ray-overhead", type=int, default=0, help="only measure Ray's per-trial overhead")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument(
+        "--optuna-from",
+        type=Path,
+        help="take optuna-tpe's rows from an earlier run's --json file (same datasets, seeds, trials and epochs) "
+        "instead of running it: to try hyperlab variants against the same target. Its times come from that run",
+    )
+    parser.add_argument("--repeats", type=int, default=1, help="run each hyperlab kind this many times")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     if args.ray_overhead:
@@ -236,25 +246,37 @@ def main() -> int:
         f"{args.trials} trials x {args.epochs} epochs, course space, metric {METRIC}"
     )
     raw: dict[str, Any] = {}
+    earlier = json.loads(args.optuna_from.read_text()) if args.optuna_from else {}
     for source in args.datasets:
         load_dataset(source)  # generate / cache once, outside the timings
         for seed in args.seeds:
             rows = {}
-            for kind in args.kinds:
+            runs = [
+                (kind, f"{kind}#{r + 1}" if args.repeats > 1 and kind.startswith("hyperlab") else kind)
+                for kind in args.kinds
+                for r in range(args.repeats if kind.startswith("hyperlab") else 1)
+            ]
+            for kind, key in runs:
                 with tempfile.TemporaryDirectory() as folder:
+                    if kind == "optuna-tpe" and earlier:
+                        if f"{source}/{seed}" not in earlier:
+                            parser.error(f"{args.optuna_from} has no results for {source} seed {seed}")
+                        rows[key] = earlier[f"{source}/{seed}"]["optuna-tpe"]
+                        print(f"  optuna-tpe on {source} seed {seed}: from {args.optuna_from}", file=sys.stderr)
+                        continue
                     if kind.startswith("optuna"):
-                        rows[kind] = run_optuna(kind, source, args.epochs, args.trials, seed, Path(folder))
+                        rows[key] = run_optuna(kind, source, args.epochs, args.trials, seed, Path(folder))
                     elif kind.endswith("-quarter"):
                         if "optuna-tpe" not in rows:
                             parser.error(f"kind {kind!r} needs 'optuna-tpe' before it in --kinds")
                         quarter = rows["optuna-tpe"]["wall"] / 4
                         base = kind.removesuffix("-quarter")
-                        rows[kind] = run_hyperlab(
+                        rows[key] = run_hyperlab(
                             base, source, args.epochs, 8 * args.trials, seed, Path(folder), timeout=quarter
                         )
                     else:
-                        rows[kind] = run_hyperlab(kind, source, args.epochs, args.trials, seed, Path(folder))
-                print(f"  ran {kind} on {source} seed {seed}: {rows[kind]['wall']:.0f} s", file=sys.stderr, flush=True)
+                        rows[key] = run_hyperlab(kind, source, args.epochs, args.trials, seed, Path(folder))
+                print(f"  ran {key} on {source} seed {seed}: {rows[key]['wall']:.0f} s", file=sys.stderr, flush=True)
             target = max(v for _, v in rows["optuna-tpe"]["points"]) if "optuna-tpe" in rows else None
             print(f"\n{source}, seed {seed}" + (f"; target = Optuna TPE's best {target:.4f}" if target else ""))
             print(f"{'':>32} {'wall s':>8} {'trials':>6} {'epochs':>7} {'best dev acc':>13} {'t to target s':>14}")
@@ -273,7 +295,7 @@ def main() -> int:
     if len(args.seeds) > 1:
         print("\nmedians over seeds")
         for source in args.datasets:
-            for kind in args.kinds:
+            for kind in raw[f"{source}/{args.seeds[0]}"]:
                 runs = [raw[f"{source}/{s}"][kind] for s in args.seeds]
                 print(
                     f"{source:>16} {kind:>20}: wall {statistics.median(r['wall'] for r in runs):7.1f} s, "

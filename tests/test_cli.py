@@ -147,8 +147,10 @@ def test_ctrl_c_leaves_a_resumable_study(in_tmp: Path, runner: str) -> None:
         wait_for_trials(
             "sigint",
             "sqlite:///hyperlab.db",
-            lambda ts: any(t.state is TrialState.COMPLETE for t in ts)
-            and any(t.state is TrialState.RUNNING and 1 <= len(t.curve) <= 10 for t in ts),
+            lambda ts: (
+                any(t.state is TrialState.COMPLETE for t in ts)
+                and any(t.state is TrialState.RUNNING and 1 <= len(t.curve) <= 10 for t in ts)
+            ),
         )
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)

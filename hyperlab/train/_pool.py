@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
-from hyperlab.errors import HyperlabError
+from hyperlab.errors import HyperlabError, check_int
 
 if TYPE_CHECKING:
     from hyperlab.train._plan import Bucket
@@ -64,6 +64,9 @@ class PopulationPool:
     closes the pool; the next run starts fresh processes."""
 
     def __init__(self, workers: int, threads: int | None = None) -> None:
+        check_int("PopulationPool", "workers", workers)
+        if threads is not None:
+            check_int("PopulationPool", "threads", threads)
         self.workers = workers
         self.threads = threads or os.cpu_count() or 1
         self._procs: list[_Worker] = []

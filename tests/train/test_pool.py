@@ -7,6 +7,7 @@ import signal
 
 import pytest
 
+from hyperlab.errors import InvalidArgumentError
 from hyperlab.train import TrainConfig, load_dataset
 from hyperlab.train._plan import Bucket, deal, epoch_cost
 from hyperlab.train._pool import PoolError
@@ -99,3 +100,16 @@ def test_deal_gives_the_costliest_bucket_first_to_the_least_loaded_worker(digits
     # Longest first: 0 and 1 to the two workers, 2 to the lighter (1's), 3 to 0's.
     assert deal(buckets, configs, n_in, n_out, rows, 2) == [[buckets[0], buckets[3]], [buckets[1], buckets[2]]]
     assert deal(buckets, configs, n_in, n_out, rows, 6)[4:] == [[], []]  # more workers than buckets
+
+
+def test_misuse_is_named_before_any_worker_starts(digits) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InvalidArgumentError, match="'workers' parameter of PopulationPool must be a positive integer"):
+        PopulationPool(0)
+    with pytest.raises(InvalidArgumentError, match="'threads' parameter of PopulationPool"):
+        PopulationPool(2, threads=-1)
+    configs = _population()
+    shares = [[b] for b in population_plan(configs, digits, device="cpu")[:2]]
+    pool = PopulationPool(1)
+    with pytest.raises(ValueError, match="2 shares for a pool of 1 workers"):
+        pool.run(configs, digits, shares, device="cpu", eval_rows=512, judge=lambda *a: [], on_epoch=None)
+    assert pool._procs == []  # refused before spawning anything
