@@ -80,6 +80,22 @@ class Runner(ABC):
         return repr(self)
 
 
+def refuse_inside_main_import(runner: str) -> None:
+    """Refuse to run a study while this process is a spawned worker importing the main
+    script. Worker processes are spawned, and a spawned process imports the script that
+    started it; a script that runs a study outside ``if __name__ == "__main__":`` would
+    run it again in each worker, where it waits on the trials its own parent holds."""
+    import multiprocessing
+
+    if getattr(multiprocessing.current_process(), "_inheriting", False):  # what multiprocessing itself checks
+        raise InvalidArgumentError(
+            f"The {runner} runner was started while a worker process was importing the main script. Worker "
+            "processes import the script that starts them, so a script that runs a study with worker processes "
+            'must do it under `if __name__ == "__main__":` (see "safe importing of main module" in Python\'s '
+            "multiprocessing documentation)."
+        )
+
+
 def worker_settings(study: Study) -> dict[str, Any]:
     """What a worker needs to open the same study: its store URL, name and policies."""
     url = getattr(study.storage, "url", None)

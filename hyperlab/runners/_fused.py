@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from hyperlab._optimize import Heartbeat, next_trial, tell_result
 from hyperlab.errors import HyperlabError, InvalidArgumentError, check_int
-from hyperlab.runners._base import ObjectiveFactory, Runner, RunPolicy, wait_for_others
+from hyperlab.runners._base import (
+    ObjectiveFactory,
+    Runner,
+    RunPolicy,
+    refuse_inside_main_import,
+    wait_for_others,
+    work_left,
+)
 from hyperlab.trial import Trial, TrialState
 
 if TYPE_CHECKING:
@@ -104,6 +111,7 @@ class FusedRunner(Runner):
         *,
         on_poll: Callable[[Study], None] | None = None,
     ) -> None:
+        refuse_inside_main_import("fused")
         recipe = getattr(make_objective, "population_recipe", None)
         if recipe is None:
             raise InvalidArgumentError(
@@ -124,6 +132,8 @@ class FusedRunner(Runner):
         beat = Heartbeat(study, policy.heartbeat)
         pool = self._pool(device)
         try:
+            if pool is not None and work_left(study, policy):
+                pool.start()  # before any trial is asked: workers that cannot start cost no trial
             while True:
                 study.recover(policy.grace)
                 if deadline is not None and time.monotonic() >= deadline:
@@ -140,7 +150,7 @@ class FusedRunner(Runner):
                 pool.close()
 
     def _pool(self, device: str) -> PopulationPool | None:
-        """The worker processes for a CPU run (started when a population first needs them)."""
+        """The worker processes for a CPU run (started by :meth:`run`, before the first population)."""
         if device != "cpu":
             return None
         import torch
@@ -173,6 +183,7 @@ class FusedRunner(Runner):
         pool: PopulationPool | None,
     ) -> None:
         from hyperlab.study import INTERRUPTED
+        from hyperlab.train._pool import PoolStartError
         from hyperlab.train.fused import train_population
         from hyperlab.train.hparams import TrainConfig
 
@@ -199,7 +210,10 @@ class FusedRunner(Runner):
                 on_epoch=None if on_poll is None else lambda: on_poll(study),
                 pool=pool,
             )
-        except (KeyboardInterrupt, SystemExit) as e:
+        except (KeyboardInterrupt, SystemExit, PoolStartError) as e:
+            # Not the trials' fault (workers restarted after an earlier failure could not
+            # start): they are interrupted, so a resumed run retries them (up to
+            # ``retries``), and the run stops.
             for trial in members:
                 if not trial.state.is_finished:
                     study.tell(trial, state=TrialState.FAILED, reason=f"{INTERRUPTED} ({type(e).__name__})")

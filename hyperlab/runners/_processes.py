@@ -5,16 +5,26 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
+import pickle
 import queue
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hyperlab.errors import HyperlabError, TrialFinishedError, check_int
-from hyperlab.runners._base import ObjectiveFactory, Runner, RunPolicy, work_left, worker_settings
+from hyperlab.errors import HyperlabError, InvalidArgumentError, TrialFinishedError, check_int
+from hyperlab.runners._base import (
+    ObjectiveFactory,
+    Runner,
+    RunPolicy,
+    refuse_inside_main_import,
+    work_left,
+    worker_settings,
+)
 from hyperlab.trial import TrialState
 
 if TYPE_CHECKING:
@@ -85,6 +95,48 @@ def run_worker(
     )
 
 
+class _StoredFactory:
+    """The objective factory, pickled once into a file that each worker reads.
+
+    Passed to a spawned process instead of the factory itself: spawn writes a process's
+    arguments into a pipe whose reading end the parent holds until the write is done, so
+    a worker that dies before reading them (a script without an ``if __name__ ==
+    "__main__":`` guard re-runs itself in the worker and fails) would leave the tuner
+    blocked for ever on a factory larger than the pipe's buffer, as one holding a
+    loaded dataset is. A path is a few bytes; a replaced worker costs no new pickling.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __call__(self) -> Any:
+        with self.path.open("rb") as f:
+            factory = pickle.load(f)
+        return factory()
+
+
+def _store_factory(make_objective: ObjectiveFactory, folder: str) -> _StoredFactory:
+    # Plain pickle, not multiprocessing's: that one sends a torch tensor as a handle to
+    # shared memory that only one process can claim, and every worker reads this file.
+    try:
+        payload = pickle.dumps(make_objective, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as e:
+        raise InvalidArgumentError(
+            f"The objective factory (a {type(make_objective).__name__}) cannot be sent to worker processes: "
+            f"pickling it failed with {type(e).__name__}: {e}. It must be picklable: a function defined at module "
+            "level, functools.partial of one, or hyperlab.train.ObjectiveFactory, holding picklable values."
+        ) from e
+    path = Path(folder) / "objective.pickle"
+    try:
+        path.write_bytes(payload)
+    except OSError as e:
+        raise InvalidArgumentError(
+            f"The objective factory ({len(payload) / 2**20:.1f} MiB pickled) could not be written to {folder} "
+            f"for the worker processes: {e}. Point TMPDIR to a folder with room."
+        ) from e
+    return _StoredFactory(path)
+
+
 def _process_main(*args: Any, **kwargs: Any) -> None:
     try:
         run_worker(*args, **kwargs)
@@ -121,8 +173,21 @@ class ProcessRunner(Runner):
         *,
         on_poll: Callable[[Study], None] | None = None,
     ) -> None:
+        refuse_inside_main_import("processes")
         settings = worker_settings(study)
-        study.recover(policy.grace)  # trials orphaned by an earlier, killed tuner
+        with tempfile.TemporaryDirectory(prefix="hyperlab-") as folder:
+            factory = _store_factory(make_objective, folder)
+            study.recover(policy.grace)  # trials orphaned by an earlier, killed tuner
+            self._run(study, factory, settings, policy, on_poll)
+
+    def _run(
+        self,
+        study: Study,
+        factory: _StoredFactory,
+        settings: dict[str, Any],
+        policy: RunPolicy,
+        on_poll: Callable[[Study], None] | None,
+    ) -> None:
         ctx = mp.get_context("spawn")  # fork would copy torch's threads and locks
         events = ctx.Queue()
         threads = max(1, (os.cpu_count() or 1) // self.parallel)
@@ -135,7 +200,7 @@ class ProcessRunner(Runner):
         def spawn() -> None:
             p = ctx.Process(
                 target=_process_main,
-                args=(settings, make_objective, policy),
+                args=(settings, factory, policy),
                 kwargs={"threads": threads, "deadline": deadline, "events": events, "parent_pid": os.getpid()},
                 name="hyperlab-worker",
             )

@@ -14,8 +14,9 @@ the scheduler's decisions are what they would be in one process.
 
 Messages (tuples, first item the kind). Parent to worker: ``("data", dataset)``,
 ``("job", threads, configs, buckets, device, eval_rows)``, ``("keep", sub, rows)``. Worker to
-parent: ``("epoch", sub, epoch, members, train_cost, train_error, dev_cost, dev_error,
-seconds)``, ``("done",)``, ``("error", traceback)``.
+parent: ``("ready",)`` once, when it has started; ``("epoch", sub, epoch, members,
+train_cost, train_error, dev_cost, dev_error, seconds)``, ``("done",)``, ``("error",
+traceback)``.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from hyperlab.train.data import Dataset
     from hyperlab.train.hparams import TrainConfig
 
-__all__ = ["PopulationPool", "PoolError"]
+__all__ = ["PopulationPool", "PoolError", "PoolStartError"]
 
 # judge(epoch, members, train_cost, train_error, dev_cost, dev_error, seconds) -> rows kept
 Judge = Callable[[int, list[int], list[float], list[float], list[float], list[float], float], list[int]]
@@ -44,6 +45,11 @@ Judge = Callable[[int, list[int], list[float], list[float], list[float], list[fl
 
 class PoolError(HyperlabError, RuntimeError):
     """A worker of the pool failed or died; the message carries its traceback."""
+
+
+class PoolStartError(PoolError):
+    """A worker died before it was ready: nothing of the population's training is at
+    fault (an import error, a script without a ``__main__`` guard, no memory)."""
 
 
 class _Worker:
@@ -54,6 +60,7 @@ class _Worker:
         self.process.start()
         child.close()
         self.data: Any = None  # the dataset this worker holds (kept alive here, compared by identity)
+        self.ready = False  # it has said so
 
 
 class PopulationPool:
@@ -86,6 +93,31 @@ class PopulationPool:
             w.conn.close()
         self._procs = []
 
+    def start(self) -> None:
+        """Start the missing workers, side by side, and wait until each says it is ready.
+
+        Raises:
+            PoolStartError: a worker died before it was ready (the pool is closed).
+        """
+        try:
+            while len(self._procs) < self.workers:
+                self._procs.append(_Worker())
+            for w in self._procs:
+                if w.ready:
+                    continue
+                wait([w.conn, w.process.sentinel])  # a message, or the worker's end
+                try:
+                    if w.conn.poll():
+                        w.conn.recv()  # ("ready",)
+                        w.ready = True
+                        continue
+                except (EOFError, OSError):
+                    pass
+                raise PoolStartError(_died(w, "while starting"))
+        except BaseException:
+            self.close()
+            raise
+
     def run(
         self,
         configs: Sequence[TrainConfig],
@@ -100,8 +132,7 @@ class PopulationPool:
         """Train ``shares[w]`` (a list of buckets) on worker w, until every member has left."""
         if len(shares) > self.workers:
             raise ValueError(f"{len(shares)} shares for a pool of {self.workers} workers")
-        while len(self._procs) < self.workers:
-            self._procs.append(_Worker())
+        self.start()
         active: dict[Connection, _Worker] = {}
         threads = max(1, self.threads // max(1, sum(1 for share in shares if share)))
         try:
@@ -109,9 +140,9 @@ class PopulationPool:
                 if not share:
                     continue
                 if w.data is not data:
-                    w.conn.send(("data", dataclasses.replace(data)))  # its fields, not its caches
+                    _exchange(w, ("data", dataclasses.replace(data)))  # its fields, not its caches
                     w.data = data
-                w.conn.send(("job", threads, list(configs), list(share), device, eval_rows))
+                _exchange(w, ("job", threads, list(configs), list(share), device, eval_rows))
                 active[w.conn] = w
             while active:
                 for ready in wait(list(active)):
@@ -139,10 +170,17 @@ def _exchange(w: _Worker, message: tuple[Any, ...] | None) -> Any:
         w.conn.send(message)
         return None
     except (EOFError, OSError):
-        w.process.join(timeout=1)
-        raise PoolError(
-            f"A fused-training worker (pid {w.process.pid}) died (exit code {w.process.exitcode})."
-        ) from None
+        raise PoolError(_died(w)) from None
+
+
+def _died(w: _Worker, when: str = "") -> str:
+    """What to say of a worker that is gone."""
+    w.process.join(timeout=5)
+    code = w.process.exitcode
+    said = f"A fused-training worker (pid {w.process.pid}) died{' ' + when if when else ''} (exit code {code})"
+    if code is not None and code > 0:  # it exited on an error, which it printed
+        return said + "; its error is printed above."
+    return said + "."
 
 
 def _serve(conn: Connection) -> None:
@@ -152,6 +190,7 @@ def _serve(conn: Connection) -> None:
 
     from hyperlab.train.fused import work
 
+    conn.send(("ready",))
     data: Any = None
     while True:
         try:

@@ -33,3 +33,23 @@ def trivial(trial: Any) -> float:
 
 def fails_at_startup() -> Any:
     raise RuntimeError("cannot build the objective")
+
+
+def heavy_factory(megabytes: int) -> Any:
+    """A factory carrying ``megabytes`` of payload, as one carrying a loaded dataset does."""
+    return functools.partial(_with_payload, b"x" * (megabytes << 20))
+
+
+def _with_payload(payload: bytes) -> Any:
+    return trivial
+
+
+def tensor_factory() -> Any:
+    """A factory holding a torch tensor: every worker must be able to load it."""
+    import torch
+
+    return functools.partial(_with_tensor, torch.ones(3))
+
+
+def _with_tensor(tensor: Any) -> Any:
+    return make_slow(2, 0.05) if float(tensor.sum()) == 3.0 else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import signal
@@ -64,6 +65,99 @@ def test_workers_that_cannot_start_are_reported(tmp_path: Path) -> None:
         ProcessRunner(2).run(
             study_at(tmp_path), functools.partial(objectives.fails_at_startup), RunPolicy(max_trials=2)
         )
+
+
+def test_every_worker_loads_a_factory_holding_a_tensor(tmp_path: Path) -> None:
+    # The factory is pickled once and read by each worker (and each replacement): a
+    # tensor in it must be stored by value, not as a handle only one process can claim.
+    from tests.runners.objectives import tensor_factory
+
+    study = study_at(tmp_path)
+    ProcessRunner(2).run(study, tensor_factory(), RunPolicy(max_trials=12))
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 12
+    assert len({t.system_attrs["worker"] for t in study.trials}) == 2  # both workers, the first ones
+
+
+def test_an_unpicklable_factory_is_named_before_any_worker_starts(tmp_path: Path) -> None:
+    from tests.runners.objectives import trivial
+
+    study = study_at(tmp_path)
+    with pytest.raises(InvalidArgumentError, match=r"\(a function\) cannot be sent to worker processes: pickling"):
+        ProcessRunner(2).run(study, lambda: trivial, RunPolicy(max_trials=2))
+    assert study.trials == []
+
+
+def test_a_factory_that_cannot_be_written_for_the_workers_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.runners.objectives import trivial
+
+    def full(self: Path, data: bytes) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    study = study_at(tmp_path)
+    with pytest.raises(InvalidArgumentError, match=r"MiB pickled\) could not be written .* Point TMPDIR"):
+        ProcessRunner(2).run(study, functools.partial(_identity, trivial), RunPolicy(max_trials=2))
+    assert study.trials == []
+
+
+def _identity(objective: object) -> object:
+    return objective
+
+
+NO_GUARD_RUNS = {
+    # A factory carrying MBs, as one with a loaded dataset does.
+    "processes": (
+        "ProcessRunner(2)",
+        "heavy_factory(4)",
+        "RunnerError: 2 worker processes exited with code 1 before starting a trial",
+    ),
+    "fused": (
+        "FusedRunner(population=8, device='cpu', workers=2)",
+        "LoadedObjective(load_dataset('sklearn:digits'), {'epochs': 1}, metric='dev_error')",
+        "PoolStartError: A fused-training worker",
+    ),
+}
+
+
+@pytest.mark.parametrize("runner", list(NO_GUARD_RUNS))
+def test_a_script_without_a_main_guard_fails_instead_of_hanging(tmp_path: Path, runner: str) -> None:
+    # A script that runs a study at import time, without an `if __name__ == "__main__":`
+    # guard: each spawned worker imports the script and so runs the study again. Both
+    # runners used to hang for ever: the processes runner's tuner blocked writing a large
+    # factory to a worker that had died before reading it; the fused runner's workers
+    # waited on the trials their parent held while the parent waited to send them data.
+    # Now each worker refuses with a message saying why, and the tuner reports it.
+    make_runner, factory, parent_error = NO_GUARD_RUNS[runner]
+    script, url = tmp_path / "no_guard.py", f"sqlite:///{tmp_path / 'g.db'}"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            from hyperlab import Study, course_space
+            from hyperlab.runners import FusedRunner, ProcessRunner, RunPolicy
+            from hyperlab.train import LoadedObjective, load_dataset
+            from tests.runners.objectives import heavy_factory
+
+            # The course space: several sub-populations (batch sizes), so the fused runner uses its pool.
+            study = Study("g", course_space(), storage="{url}", metric="dev_error", seed=0)
+            {make_runner}.run(study, {factory}, RunPolicy(max_trials=8))
+            """
+        )
+    )
+    try:
+        done = subprocess.run(
+            [PYTHON, str(script)], env=python_env(), capture_output=True, text=True, timeout=120, check=False
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("the tuner hung when its workers imported a script without a __main__ guard")
+    assert done.returncode != 0
+    assert parent_error in done.stderr
+    # each worker's own error, shown above the tuner's
+    assert f"The {runner} runner was started while a worker process was importing the main script" in done.stderr
+    assert 'if __name__ == "__main__":' in done.stderr
+    # The workers are found unable to start before any trial is asked: nothing spent.
+    assert Study("g", storage=url).trials == []
 
 
 def test_a_killed_worker_fails_its_trial_which_is_retried(tmp_path: Path) -> None:
