@@ -21,6 +21,7 @@ Every write runs in one transaction that commits before the method returns.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -240,6 +241,23 @@ def _configure_sqlite(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN")
 
 
+def _discard(conn: Connection, *, close: bool) -> None:
+    """Roll back, and close, a connection that a KeyboardInterrupt or SystemExit left mid-call.
+
+    The signal may land between a statement's execution and the reading of its rows.
+    The driver's cursor then lives on in the exception's traceback, and SQLite counts
+    the statement as still running: every later commit on that connection fails with
+    "cannot commit transaction - SQL statements in progress". That includes the commits
+    that mark the interrupted trials. Such a connection goes back to the driver, not to
+    the pool; the next transaction opens a fresh one. Not so for an in-memory SQLite
+    database, which lives only as long as its one connection.
+    """
+    with contextlib.suppress(Exception):  # the connection is discarded either way
+        conn.rollback()  # releases the write lock (SQLite aborts the statements still open)
+    if close:
+        conn.invalidate()
+
+
 class SQLStorage(Storage):
     """A store in any database SQLAlchemy reaches; tested on SQLite and PostgreSQL.
 
@@ -259,6 +277,7 @@ class SQLStorage(Storage):
         except SQLAlchemyError as e:
             raise StorageError(f"The storage URL {url!r} is not a valid database URL: {e}") from e
         self._sqlite = sa_url.get_backend_name() == "sqlite"
+        self._in_memory = self._sqlite and sa_url.database in (None, "", ":memory:")
         if self._sqlite:
             # Wait up to 60 s for another process's write lock instead of failing at once.
             engine_kwargs.setdefault("connect_args", {}).setdefault("timeout", 60.0)
@@ -284,7 +303,12 @@ class SQLStorage(Storage):
         engine = self._writer if write else self._engine
         try:
             with engine.begin() as conn:
-                yield conn
+                try:
+                    yield conn
+                except BaseException as e:
+                    if not isinstance(e, Exception):
+                        _discard(conn, close=not self._in_memory)
+                    raise
         except IntegrityError:
             raise  # callers turn constraint violations into specific errors
         except SQLAlchemyError as e:

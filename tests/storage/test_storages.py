@@ -193,3 +193,59 @@ def test_a_database_of_schema_version_1_is_migrated(tmp_path: Path) -> None:
         assert check.execute("SELECT value FROM hyperlab_meta WHERE key='schema_version'").fetchone()[0] == str(
             SCHEMA_VERSION
         )
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("statement", ["_NEXT_NUMBER", "_INSERT_REPORT", "_FINISH_TRIAL"])
+def test_an_interrupt_between_a_statement_and_its_rows_leaves_the_store_usable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str, statement: str
+) -> None:
+    # Ctrl-C can land after a statement ran but before its rows were read. SQLite then
+    # counted the statement as running and refused every later commit on that
+    # connection, the one that marks the interrupted trials among them (CI caught it:
+    # `hyperlab tune` exited 2 with "cannot commit transaction - SQL statements in progress").
+    from hyperlab.storage import _sql
+
+    if backend == "sqlite":
+        storage = SQLStorage(f"sqlite:///{tmp_path / 'i.db'}")
+    elif POSTGRES_URL:
+        storage = _fresh_postgres(POSTGRES_URL)
+    else:
+        pytest.skip("set HYPERLAB_TEST_POSTGRES to a PostgreSQL URL to run this")
+    record, _ = storage.get_or_create_study("i", space={}, direction="minimize", metric=None, seed=0, created=0.0)
+    created = storage.create_trial(record.id, lambda n: {"n": n}, started=1.0)
+    assert created is not None
+    number = created[0]
+    target = getattr(_sql, statement)
+    run = _sql._Prepared.__call__
+
+    def interrupted(self: object, conn: object, **params: object) -> object:
+        result = run(self, conn, **params)  # type: ignore[arg-type]
+        if self is target:
+            raise KeyboardInterrupt  # the result, its cursor unread, lives on in the traceback
+        return result
+
+    monkeypatch.setattr(_sql._Prepared, "__call__", interrupted)
+    with pytest.raises(KeyboardInterrupt) as caught:
+        if statement == "_NEXT_NUMBER":
+            storage.create_trial(record.id, lambda n: {"n": n}, started=2.0)
+        elif statement == "_INSERT_REPORT":
+            storage.report(record.id, number, 0, {"loss": 1.0})
+        else:
+            storage.finish_trial(record.id, number, state=TrialState.COMPLETE, value=1.0, reason=None, ended=3.0)
+    monkeypatch.setattr(_sql._Prepared, "__call__", run)
+    assert caught.value.__traceback__ is not None  # holds the unread cursor, as the CLI's handler does
+    # Nothing of the interrupted call was stored, and every write still commits.
+    assert [t.id for t in storage.get_trials(record.id)] == [number]
+    assert storage.get_trial(record.id, number).curve == {}
+    storage.report(record.id, number, 0, {"loss": 0.5})
+    storage.finish_trial(record.id, number, state=TrialState.FAILED, value=None, reason="interrupted", ended=4.0)
+    trial = storage.get_trial(record.id, number)
+    assert trial.state is TrialState.FAILED and trial.curve == {0: {"loss": 0.5}}
+    assert storage.create_trial(record.id, lambda n: {"n": n}, started=5.0) == (number + 1, {"n": number + 1})
+    # No lock is left behind for another process's writer.
+    other = SQLStorage(storage.url, **({"connect_args": {"timeout": 2.0}} if backend == "sqlite" else {}))
+    other.set_study_attr(record.id, "k", 1)
+    assert storage.get_study_attrs(record.id) == {"k": 1}
+    other.close()
+    storage.close()
