@@ -154,7 +154,7 @@ def test_pending_points_push_the_next_point_away() -> None:
     assert SPACE.from_unit(sampler.suggest(_ctx(history))) == alone
 
 
-def test_trials_rank_complete_then_pruned_by_depth_then_diverged_and_failed_are_left_out() -> None:
+def test_trials_rank_complete_then_pruned_or_running_by_depth_then_diverged_and_failed_are_left_out() -> None:
     p = SPACE.from_unit([0.5] * len(SPACE))
     history = [
         _trial(0, p, TrialState.PRUNED, curve={0: {"dev_error": 0.1}}),  # stopped at step 0
@@ -166,10 +166,38 @@ def test_trials_rank_complete_then_pruned_by_depth_then_diverged_and_failed_are_
         _trial(6, p, TrialState.PRUNED, curve={0: {"dev_error": 0.6}, 2: {"dev_error": 0.2}}),
         _trial(7, p, TrialState.RUNNING),
         _trial(8, p, TrialState.PRUNED, curve={0: {"dev_error": 0.05}}),
+        # Running, and past the rung at step 0: ranked by how far it got, as if pruned now.
+        _trial(9, p, TrialState.RUNNING, curve={0: {"dev_error": 0.4}, 1: {"dev_error": 0.25}}),
     ]
     ranked, pending = TPESampler()._split(_ctx(history))
-    assert [t.id for t in ranked] == [5, 2, 6, 3, 8, 0, 1]
-    assert [t.id for t in pending] == [7]
+    assert [t.id for t in ranked] == [5, 2, 6, 3, 9, 8, 0, 1]
+    assert [t.id for t in pending] == [7]  # running without a report: a pending point, counted as bad
+
+
+def test_a_running_trial_that_has_reported_well_draws_the_search_and_does_not_count_toward_startup() -> None:
+    # Under ASHA the best trials are the ones still running: while they run, the next
+    # points must be drawn near them, not pushed away as from a pending point.
+    far = SPACE.from_unit([0.05, 0.9, 0.1, 0.0, 0.5])
+    history = [_trial(i, far, TrialState.PRUNED, curve={0: {"dev_error": 0.9}}) for i in range(12)]
+    near = SPACE.from_unit([0.8, 0.2, 0.7, 0.5, 0.5])
+    running = [
+        _trial(20 + k, near, TrialState.RUNNING, curve={0: {"dev_error": 0.1}, 2: {"dev_error": 0.05}})
+        for k in range(3)
+    ]
+    sampler = TPESampler(n_startup=10)
+
+    def distance(p: dict) -> float:
+        return float(np.linalg.norm(np.array(SPACE.to_unit(p)[:3]) - np.array(SPACE.to_unit(near)[:3])))
+
+    drawn = [SPACE.from_unit(sampler.suggest(_ctx(history + running, number=100 + k))) for k in range(10)]
+    assert np.median([distance(p) for p in drawn]) < 0.3
+    # Without reports the same running trials are pending points: they push away.
+    pending = [_trial(t.id, t.params, TrialState.RUNNING) for t in running]
+    drawn = [SPACE.from_unit(sampler.suggest(_ctx(history + pending, number=100 + k))) for k in range(10)]
+    assert np.median([distance(p) for p in drawn]) > 0.3
+    # Running trials do not end the random start-up: 9 finished + 3 running is still random.
+    rng_point = sampler.suggest(_ctx(history[:9] + running, number=7))
+    assert rng_point == np.random.default_rng([0, 7]).random(len(SPACE)).tolist()
 
 
 def test_maximize_ranks_the_largest_first() -> None:

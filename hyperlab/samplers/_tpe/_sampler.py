@@ -38,8 +38,13 @@ class TPESampler(Sampler):
     - trials pruned by a scheduler rank next, the further they got the better, then by
       the study's ``metric`` at their last step (as ASHA compares them at a rung);
     - diverged trials rank last (a learning rate that blows up is worth avoiding);
-    - running trials (other workers' pending points) are counted as bad, so parallel
-      workers are pushed away from points already being tried (the "constant liar");
+    - running trials that have reported rank as if pruned at their last step: under
+      ASHA the trials that run longest are the ones that passed its rungs, and
+      counting them as bad while they run pushed the search away from the best
+      region for most of a time-boxed run;
+    - running trials that have not reported yet (other workers' pending points) are
+      counted as bad, so parallel workers are pushed away from points already being
+      tried (the "constant liar");
     - failed trials (exceptions, lost workers) are left out.
 
     Conditional parameters need nothing special: a parameter absent from a trial adds
@@ -94,7 +99,7 @@ class TPESampler(Sampler):
     def suggest(self, ctx: SampleContext) -> Sequence[float]:
         space = ctx.space
         ranked, pending = self._split(ctx)
-        if len(ranked) < self.n_startup:
+        if sum(t.state is not TrialState.RUNNING for t in ranked) < self.n_startup:
             return ctx.rng.random(len(space)).tolist()  # type: ignore[no-any-return]
         from hyperlab.samplers._tpe._parzen import Parzen  # SciPy loads on the first model-based ask
 
@@ -118,7 +123,11 @@ class TPESampler(Sampler):
         pending: list[Trial] = []
         for t in ctx.history:
             if t.state is TrialState.RUNNING:
-                pending.append(t)
+                last = _last_value(t, ctx.metric)
+                if last is None:
+                    pending.append(t)
+                else:
+                    keyed.append(((1, -last[0], sign * last[1], t.id), t))
             elif t.state is TrialState.COMPLETE and t.value is not None and math.isfinite(t.value):
                 keyed.append(((0, 0, sign * t.value, t.id), t))
             elif t.state is TrialState.PRUNED:
