@@ -195,7 +195,7 @@ def test_a_database_of_schema_version_1_is_migrated(tmp_path: Path) -> None:
         )
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("backend", ["sqlite", "sqlite-memory", "postgresql"])
 @pytest.mark.parametrize("statement", ["_NEXT_NUMBER", "_INSERT_REPORT", "_FINISH_TRIAL"])
 def test_an_interrupt_between_a_statement_and_its_rows_leaves_the_store_usable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str, statement: str
@@ -208,6 +208,8 @@ def test_an_interrupt_between_a_statement_and_its_rows_leaves_the_store_usable(
 
     if backend == "sqlite":
         storage = SQLStorage(f"sqlite:///{tmp_path / 'i.db'}")
+    elif backend == "sqlite-memory":  # one connection, which cannot be replaced
+        storage = SQLStorage("sqlite:///:memory:")
     elif POSTGRES_URL:
         storage = _fresh_postgres(POSTGRES_URL)
     else:
@@ -243,6 +245,8 @@ def test_an_interrupt_between_a_statement_and_its_rows_leaves_the_store_usable(
     trial = storage.get_trial(record.id, number)
     assert trial.state is TrialState.FAILED and trial.curve == {0: {"loss": 0.5}}
     assert storage.create_trial(record.id, lambda n: {"n": n}, started=5.0) == (number + 1, {"n": number + 1})
+    if backend == "sqlite-memory":
+        return
     # No lock is left behind for another process's writer.
     other = SQLStorage(storage.url, **({"connect_args": {"timeout": 2.0}} if backend == "sqlite" else {}))
     other.set_study_attr(record.id, "k", 1)
