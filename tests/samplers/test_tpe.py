@@ -168,10 +168,17 @@ def test_trials_rank_complete_then_pruned_or_running_by_depth_then_diverged_and_
         _trial(8, p, TrialState.PRUNED, curve={0: {"dev_error": 0.05}}),
         # Running, and past the rung at step 0: ranked by how far it got, as if pruned now.
         _trial(9, p, TrialState.RUNNING, curve={0: {"dev_error": 0.4}, 1: {"dev_error": 0.25}}),
+        # Running, and its latest report is NaN: about to be marked diverged.
+        _trial(10, p, TrialState.RUNNING, curve={0: {"dev_error": 0.01}, 1: {"dev_error": math.nan}}),
+        # Running, with reports of another metric only: still a pending point.
+        _trial(11, p, TrialState.RUNNING, curve={0: {"train_cost": 0.01}}),
     ]
     ranked, pending = TPESampler()._split(_ctx(history))
-    assert [t.id for t in ranked] == [5, 2, 6, 3, 9, 8, 0, 1]
-    assert [t.id for t in pending] == [7]  # running without a report: a pending point, counted as bad
+    assert [t.id for t in ranked] == [5, 2, 6, 3, 9, 8, 0, 1, 10]
+    assert [t.id for t in pending] == [7, 11]  # running without a report: a pending point, counted as bad
+    # A study without a metric cannot rank a running trial's curve: it is pending.
+    ctx = SampleContext(SPACE, 100, 0, np.random.default_rng(0), history, "minimize", {}, None)
+    assert [t.id for t in TPESampler()._split(ctx)[1]] == [7, 9, 10, 11]
 
 
 def test_a_running_trial_that_has_reported_well_draws_the_search_and_does_not_count_toward_startup() -> None:

@@ -22,7 +22,7 @@ __all__ = ["TPESampler"]
 class TPESampler(Sampler):
     """Bayesian optimization with a tree-structured Parzen estimator (Bergstra et al., 2011).
 
-    After ``n_startup`` trials drawn at random, each ask ranks the finished trials,
+    After ``n_startup`` finished trials drawn at random, each ask ranks the trials,
     calls the best ``gamma`` share of them *good* (at least one, at most ``max_good``)
     and the rest *bad*, fits a kernel density l(x) on the good points and g(x) on the
     bad ones, draws ``n_candidates`` points from l and returns the one with the
@@ -38,11 +38,13 @@ class TPESampler(Sampler):
     - trials pruned by a scheduler rank next, the further they got the better, then by
       the study's ``metric`` at their last step (as ASHA compares them at a rung);
     - diverged trials rank last (a learning rate that blows up is worth avoiding);
-    - running trials that have reported rank as if pruned at their last step: under
+    - running trials that have reported a finite value of the study's ``metric`` rank
+      as if pruned at their last step (with the diverged ones if their latest value
+      is NaN or inf): under
       ASHA the trials that run longest are the ones that passed its rungs, and
       counting them as bad while they run pushed the search away from the best
       region for most of a time-boxed run;
-    - running trials that have not reported yet (other workers' pending points) are
+    - running trials that have not reported it yet (other workers' pending points) are
       counted as bad, so parallel workers are pushed away from points already being
       tried (the "constant liar");
     - failed trials (exceptions, lost workers) are left out.
@@ -51,7 +53,7 @@ class TPESampler(Sampler):
     no information on that axis (its kernel is uniform there).
 
     Args:
-        n_startup: random trials before the model is used.
+        n_startup: finished random trials before the model is used.
         n_candidates: points drawn from l(x) per ask, the best of which is returned.
         gamma: share of ranked trials counted as good.
         max_good: cap on the number of good trials (so l stays focused on long studies).
@@ -117,7 +119,8 @@ class TPESampler(Sampler):
         return candidates[int(np.argmax(score))].tolist()  # type: ignore[no-any-return]
 
     def _split(self, ctx: SampleContext) -> tuple[list[Trial], list[Trial]]:
-        """The finished trials from best to worst, and the running ones."""
+        """The trials from best to worst (running ones that have reported among them),
+        and the pending ones (running, with no report of the metric yet)."""
         sign = 1.0 if ctx.direction == "minimize" else -1.0
         keyed: list[tuple[tuple[float, float, float, int], Trial]] = []
         pending: list[Trial] = []
@@ -126,8 +129,10 @@ class TPESampler(Sampler):
                 last = _last_value(t, ctx.metric)
                 if last is None:
                     pending.append(t)
-                else:
+                elif _latest_is_finite(t, ctx.metric):
                     keyed.append(((1, -last[0], sign * last[1], t.id), t))
+                else:  # reported NaN or inf: about to be marked diverged
+                    keyed.append(((2, 0, 0, t.id), t))
             elif t.state is TrialState.COMPLETE and t.value is not None and math.isfinite(t.value):
                 keyed.append(((0, 0, sign * t.value, t.id), t))
             elif t.state is TrialState.PRUNED:
@@ -140,6 +145,14 @@ class TPESampler(Sampler):
                 keyed.append(((2, 0, 0, t.id), t))
         keyed.sort(key=lambda kt: kt[0])
         return [t for _, t in keyed], pending
+
+
+def _latest_is_finite(trial: Trial, metric: str | None) -> bool:
+    for step in reversed(trial.curve):
+        value = trial.curve[step].get(metric) if metric is not None else None
+        if value is not None:
+            return math.isfinite(value)
+    return False
 
 
 def _last_value(trial: Trial, metric: str | None) -> tuple[int, float] | None:
