@@ -303,7 +303,7 @@ class SQLStorage(Storage):
         if self._sqlite:
             # Wait up to 60 s for another process's write lock instead of failing at once.
             engine_kwargs.setdefault("connect_args", {}).setdefault("timeout", 60.0)
-            if sa_url.database and sa_url.database != ":memory:":
+            if sa_url.database and not self._in_memory:
                 folder = os.path.dirname(os.path.abspath(sa_url.database))
                 if not os.path.isdir(folder):
                     raise StorageError(f"Cannot open {url!r}: the folder {folder!r} does not exist.")

@@ -125,43 +125,36 @@ class TPESampler(Sampler):
         keyed: list[tuple[tuple[float, float, float, int], Trial]] = []
         pending: list[Trial] = []
         for t in ctx.history:
-            if t.state is TrialState.RUNNING:
-                last = _last_value(t, ctx.metric)
-                if last is None:
-                    pending.append(t)
-                elif _latest_is_finite(t, ctx.metric):
-                    keyed.append(((1, -last[0], sign * last[1], t.id), t))
-                else:  # reported NaN or inf: about to be marked diverged
-                    keyed.append(((2, 0, 0, t.id), t))
-            elif t.state is TrialState.COMPLETE and t.value is not None and math.isfinite(t.value):
+            if t.state is TrialState.COMPLETE and t.value is not None and math.isfinite(t.value):
                 keyed.append(((0, 0, sign * t.value, t.id), t))
-            elif t.state is TrialState.PRUNED:
-                last = _last_value(t, ctx.metric)
-                if last is None:
-                    keyed.append(((2, 0, 0, t.id), t))
-                else:
-                    keyed.append(((1, -last[0], sign * last[1], t.id), t))
             elif t.state is TrialState.DIVERGED:
                 keyed.append(((2, 0, 0, t.id), t))
+            elif t.state in (TrialState.PRUNED, TrialState.RUNNING):
+                running = t.state is TrialState.RUNNING
+                last = _last_value(t, ctx.metric)
+                if last is None and running:
+                    pending.append(t)
+                elif last is None or (running and not last[2]):  # a running one that just reported NaN or inf
+                    keyed.append(((2, 0, 0, t.id), t))  # is about to be marked diverged
+                else:  # as ASHA compares them at a rung
+                    keyed.append(((1, -last[0], sign * last[1], t.id), t))
         keyed.sort(key=lambda kt: kt[0])
         return [t for _, t in keyed], pending
 
 
-def _latest_is_finite(trial: Trial, metric: str | None) -> bool:
-    for step in reversed(trial.curve):
-        value = trial.curve[step].get(metric) if metric is not None else None
-        if value is not None:
-            return math.isfinite(value)
-    return False
-
-
-def _last_value(trial: Trial, metric: str | None) -> tuple[int, float] | None:
+def _last_value(trial: Trial, metric: str | None) -> tuple[int, float, bool] | None:
+    """The last finite value of ``metric`` in the curve, its step, and whether the
+    latest report of it is that one (not NaN or inf); None if there is none."""
     if metric is None:
         return None
+    latest = True
     for step in reversed(trial.curve):
         value = trial.curve[step].get(metric)
-        if value is not None and math.isfinite(value):
-            return step, value
+        if value is None:
+            continue
+        if math.isfinite(value):
+            return step, value, latest
+        latest = False
     return None
 
 
