@@ -16,6 +16,8 @@ built-in MLP trainer, for each dataset and seed:
 * hyperlab, ``processes`` with 2 workers + ASHA (eta 3, rungs from 1 epoch);
 * the same three with hyperlab's TPE sampler instead of random search (kinds ending
   in ``-tpe``: ``hyperlab-seq-tpe``, ``hyperlab-proc2-tpe``, ``hyperlab-proc2-asha-tpe``);
+* ``-ashaM`` instead of ``-asha`` puts ASHA's first rung at M epochs (``-asha3``: rungs
+  at 3, 9 and 27 epochs) instead of 1;
 * ``hyperlab-fusedN-asha-tpe``: the fused runner, populations of N trials (N=16: four
   populations of 64 trials, so TPE learns between them), ASHA, TPE;
 * Optuna, TPE, sequential, on the same trainer and the same space (log scales; 1 - beta
@@ -35,9 +37,11 @@ final best dev accuracy (the target). Storage: SQLite in a temporary folder for 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import logging
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -52,6 +56,7 @@ from hyperlab.space import Choice, Fixed, Float, Int
 from hyperlab.train import Diverged, LoadedObjective, TrainConfig, load_dataset, train
 
 METRIC = "dev_accuracy"
+TPE_OPTIONS: dict[str, Any] = {}  # --tpe-options
 
 
 def curve_from_hyperlab(study: hl.Study, start: float) -> tuple[int, list[tuple[float, float]]]:
@@ -70,8 +75,9 @@ def curve_from_hyperlab(study: hl.Study, start: float) -> tuple[int, list[tuple[
 def run_hyperlab(
     kind: str, source: str, epochs: int, trials: int, seed: int, folder: Path, timeout: float | None = None
 ) -> dict[str, Any]:
-    scheduler = ASHAScheduler(3, 1, epochs) if "-asha" in kind else None
-    sampler = hl.TPESampler() if kind.endswith("-tpe") else hl.RandomSampler()
+    asha = re.search(r"-asha(\d*)", kind)
+    scheduler = ASHAScheduler(3, int(asha.group(1) or 1), epochs) if asha else None
+    sampler = hl.TPESampler(**TPE_OPTIONS) if kind.endswith("-tpe") else hl.RandomSampler()
     study = hl.Study(
         f"{kind}-{source}-{seed}",
         hl.course_space(),
@@ -233,9 +239,23 @@ def main() -> int:
         help="take optuna-tpe's rows from an earlier run's --json file (same datasets, seeds, trials and epochs) "
         "instead of running it: to try hyperlab variants against the same target. Its times come from that run",
     )
+    parser.add_argument(
+        "--tpe-options",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help="arguments of hyperlab's TPESampler for the -tpe kinds (Python literals: multivariate=False gamma=0.1)",
+    )
     parser.add_argument("--repeats", type=int, default=1, help="run each hyperlab kind this many times")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
+    for option in args.tpe_options:
+        name, sep, value = option.partition("=")
+        try:
+            TPE_OPTIONS[name] = ast.literal_eval(value) if sep else None
+            hl.TPESampler(**TPE_OPTIONS)
+        except (ValueError, SyntaxError, TypeError, hl.errors.InvalidArgumentError) as e:
+            parser.error(f"--tpe-options {option!r}: {e}")
     if args.ray_overhead:
         ray_overhead(args.ray_overhead)
         return 0
