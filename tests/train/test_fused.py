@@ -118,7 +118,7 @@ def test_hand_written_gradients_equal_autograd(digits, activation: str, batch_no
     tape = _Tape([], [], [], [])
     with torch.no_grad():
         out = sub._forward(x.expand(k, *x.shape), tape)
-        _, grad_out = sub._loss(out, y.expand(k, rows), torch.full((k, rows, 1), -1.0))
+        _, grad_out = sub._loss(out, y.expand(k, rows), torch.full((k, 1, rows), -1.0))
         assert grad_out is not None
         sub._backward(grad_out, tape, rows)
     assert sub.partial  # the 12-unit member's output reads 16 (aligned) of the first layer's 40
