@@ -65,6 +65,7 @@ __all__ = ["FusedResult", "PopulationPool", "train_population", "resolve_device"
 BN_EPS, BN_MOMENTUM = 1e-5, 0.1  # nn.BatchNorm1d's defaults, as the ordinary trainer uses
 MEMORY_SHARE = 0.5  # default max_memory: this share of the free RAM / GPU memory
 FLT_MIN = torch.finfo(torch.float32).tiny  # the smallest normal float32
+UPDATE_BLOCK = 2**16  # parameters (all members') per block of an optimizer step: 256 KiB a tensor
 
 
 @dataclass
@@ -202,6 +203,7 @@ class _SubPopulation:
         self.grad = torch.zeros_like(self.theta)
         self.m = torch.zeros_like(self.theta)
         self.v = torch.zeros_like(self.theta)
+        self.scratch = (torch.empty(0), torch.empty(0))  # the update's temporaries, made by _update
         self.running = (
             [(torch.zeros(k, w, device=device), torch.ones(k, w, device=device)) for w in self.widths]
             if self.bn
@@ -512,16 +514,34 @@ class _SubPopulation:
         max(v, FLT_MIN): the square root of a subnormal float is ~50x slower on a CPU.
         Where v < FLT_MIN that adds at most sqrt(FLT_MIN) / bc2 < 1.1e-17 (bc2 >= 0.01
         for beta2 <= 0.9999) to the denominator: below 1e-7 of any epsilon >= 1e-10.
+
+        On a CPU it runs over blocks of ``UPDATE_BLOCK`` parameters (all members' columns of a
+        block at once), so the block's state stays in cache from the first of these
+        passes to the last, and its temporaries live in two block-sized buffers kept
+        across steps. Wide members' states are megabytes: updated in one piece, each
+        pass streamed them from memory again, and the temporaries, allocated every step,
+        made the speed depend on whether the C allocator kept such blocks or mapped (and
+        the kernel zeroed) fresh pages. Elementwise arithmetic, so the result is the
+        same to the last bit.
         """
         self.steps += 1
-        g = self.grad
-        self.m.lerp_(g, self.one_minus_b1)
-        if not self.any_adaptive:
-            self.theta.sub_(step * self.m)
-            return
-        self.v.lerp_(g * g, self.one_minus_b2)
-        denom = torch.clamp_min(self.v, FLT_MIN).sqrt_().div_(bc2).add_(self.eps_d)
-        self.theta.addcdiv_(step * self.m, denom, value=-1.0)
+        k, n = self.theta.shape
+        cols = max(1, UPDATE_BLOCK // k) if self.device.type == "cpu" else n  # a GPU: one launch per pass
+        if self.scratch[0].shape != (k, min(cols, n)):  # the first step, or after a compaction
+            block = torch.empty(2, k, min(cols, n), device=self.device)
+            self.scratch = (block[0], block[1])
+        for lo in range(0, n, cols):
+            hi = min(lo + cols, n)
+            theta, g, m = self.theta[:, lo:hi], self.grad[:, lo:hi], self.m[:, lo:hi]
+            a, b = (t[:, : hi - lo] for t in self.scratch)
+            m.lerp_(g, self.one_minus_b1)
+            if not self.any_adaptive:
+                theta.sub_(torch.mul(m, step, out=a))
+                continue
+            v = self.v[:, lo:hi]
+            v.lerp_(torch.mul(g, g, out=a), self.one_minus_b2)
+            denom = torch.clamp_min(v, FLT_MIN, out=a).sqrt_().div_(bc2).add_(self.eps_d)
+            theta.addcdiv_(torch.mul(m, step, out=b), denom, value=-1.0)
 
     def evaluate(self, x: torch.Tensor, y: torch.Tensor, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-member (cost, error) on a whole split in eval mode, ``rows`` rows at a time."""

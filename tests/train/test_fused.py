@@ -13,6 +13,7 @@ from torch import nn
 
 from hyperlab.errors import InvalidArgumentError
 from hyperlab.train import TrainConfig, load_dataset, train
+from hyperlab.train import fused as fused_module
 from hyperlab.train._plan import parse_memory, plan, wasted_share
 from hyperlab.train.fused import _SubPopulation, _Tape, population_plan, train_population
 from hyperlab.train.trainer import build_model
@@ -197,6 +198,27 @@ def test_padded_units_and_skipped_layers_stay_exact(digits) -> None:  # type: ig
     _close(shallow.result.curve, train(configs[0], digits).curve, len(digits.x_dev))
     _close(deep.result.curve, train(configs[1], digits).curve, len(digits.x_dev))
     assert torch.count_nonzero(sub.theta[0]) > 0
+
+
+def test_the_update_in_blocks_is_the_update_in_one_piece(digits, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The optimizer step runs over blocks of the parameters (to stay in cache); each
+    element's arithmetic is the same, so the curves are identical to the last bit, also
+    with every optimizer in one population and after a member leaves (fewer rows)."""
+    configs = [
+        TrainConfig(optimizer=opt, hidden_units=w, epochs=e, seed=i, learning_rate=lr)
+        for i, (opt, w, e, lr) in enumerate(
+            [("gd", 40, 3, 0.1), ("momentum", 24, 1, 0.05), ("rmsprop", 32, 3, 1e-3), ("adam", 16, 2, 3e-3)]
+        )
+    ]
+
+    def curves() -> list[list[dict[str, float]]]:
+        results = train_population(configs, digits, device="cpu")
+        return [[{k: c[k] for k in CURVE_KEYS} for c in r.result.curve] for r in results]
+
+    whole = curves()
+    monkeypatch.setattr(fused_module, "UPDATE_BLOCK", 257)  # many blocks, the last one partial
+    assert curves() == whole
+    assert [len(c) for c in whole] == [3, 1, 3, 2]
 
 
 def test_a_diverging_member_leaves_without_disturbing_the_others(digits) -> None:  # type: ignore[no-untyped-def]
