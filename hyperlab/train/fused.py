@@ -7,7 +7,10 @@ the per-step Python and dispatch overhead is paid once, not K times.
 What may differ between members of one sub-population (see :mod:`hyperlab.train._plan`
 for how members are grouped): the learning rate and its decay schedule and rate, the
 optimizer (gd, momentum, RMSprop and Adam run as one update with per-member
-coefficients: gd is momentum with beta 0), its betas and epsilon, L2, the dropout rate,
+coefficients: gd is momentum with beta 0; on a CPU, members of 4,096 parameters or more
+take the step one at a time, Adam and RMSprop through torch's fused Adam kernel, which
+is 1.3-3.4x faster than the nine passes of the vectorized form), its betas and epsilon,
+L2, the dropout rate,
 the number of epochs, early stopping, the seed (initialization and mini-batch order),
 the depth and the hidden widths. Narrower members are padded to the widest of their
 bucket, with the padded weights, biases, gradients and optimizer moments held at
@@ -51,6 +54,7 @@ from hyperlab.train.data import Dataset
 from hyperlab.train.hparams import TrainConfig, layer_widths
 from hyperlab.train.model import LEAKY_SLOPE
 from hyperlab.train.trainer import (
+    _FAST_ADAM,
     EpochBook,
     TrainResult,
     _tensors,
@@ -65,6 +69,10 @@ __all__ = ["FusedResult", "PopulationPool", "train_population", "resolve_device"
 BN_EPS, BN_MOMENTUM = 1e-5, 0.1  # nn.BatchNorm1d's defaults, as the ordinary trainer uses
 MEMORY_SHARE = 0.5  # default max_memory: this share of the free RAM / GPU memory
 FLT_MIN = torch.finfo(torch.float32).tiny  # the smallest normal float32
+# On a CPU, members of at least this many parameters each take the optimizer step one
+# at a time, Adam and RMSprop with torch's fused Adam kernel (one pass instead of nine):
+# 1.3x to 3.4x faster from ~5,000 parameters, 2.7x slower at 1,200 (64 members).
+ROW_UPDATE_MIN = 4096
 UPDATE_BLOCK = 2**16  # parameters (all members') per block of an optimizer step: 256 KiB a tensor
 
 
@@ -262,6 +270,9 @@ class _SubPopulation:
         self.any_l2 = any(c.l2 > 0 for c in cs)
         self.any_dropout = any(c.dropout > 0 for c in cs)
         self.any_adaptive = bool(self.adaptive.any())
+        # Per member, as Python numbers, for the update one member at a time.
+        self.row_betas = [(c.optimizer, *optimizer_betas(c)) for c in cs]
+        self.by_row = self.device.type == "cpu" and "fused" in _FAST_ADAM and self.theta.shape[1] >= ROW_UPDATE_MIN
         self.one_minus_b1 = (1 - self.beta1).to(self.device, torch.float32)
         self.one_minus_b2 = (1 - self.beta2).to(self.device, torch.float32)
         self.eps_d = self.eps.to(self.device, torch.float32)
@@ -461,7 +472,8 @@ class _SubPopulation:
         else:
             order = torch.stack([orders[id(g)] for g in self.generators]).to(self.device)
             ys = y[order]
-        lr = torch.tensor([learning_rate_at(mm.config, self.epoch) for mm in self.members], dtype=torch.float64)
+        self.lrs = [learning_rate_at(mm.config, self.epoch) for mm in self.members]
+        lr = torch.tensor(self.lrs, dtype=torch.float64)
         steps, bc2s = self._schedule(lr.view(-1, 1), -(-m // self.batch))
         minus_one = torch.full((k, 1, self.batch), -1.0, device=self.device)
         costs: list[torch.Tensor] = []
@@ -525,6 +537,9 @@ class _SubPopulation:
         same to the last bit.
         """
         self.steps += 1
+        if self.by_row:
+            self._update_rows()
+            return
         k, n = self.theta.shape
         cols = max(1, UPDATE_BLOCK // k) if self.device.type == "cpu" else n  # a GPU: one launch per pass
         if self.scratch[0].shape != (k, min(cols, n)):  # the first step, or after a compaction
@@ -542,6 +557,29 @@ class _SubPopulation:
             v.lerp_(torch.mul(g, g, out=a), self.one_minus_b2)
             denom = torch.clamp_min(v, FLT_MIN, out=a).sqrt_().div_(bc2).add_(self.eps_d)
             theta.addcdiv_(torch.mul(m, step, out=b), denom, value=-1.0)
+
+    def _update_rows(self) -> None:
+        """The same step one member at a time, for wide members on a CPU (``by_row``).
+
+        The vectorized update makes nine passes over the state, one per op, each at
+        the speed of one op over megabytes; torch's fused Adam kernel (what the ordinary
+        trainer uses) makes one, and a Python call per member costs little next to a
+        wide member's pass. RMSprop is Adam with beta1 = 0 and no bias corrections: at
+        a step count of 2^40, beta2^t is 0 in float64. Momentum and gd (beta1 = 0) take
+        two passes, as the ordinary trainer's do.
+        """
+        adam = torch._fused_adam_
+        for i, ((optimizer, beta1, beta2, eps), lr) in enumerate(zip(self.row_betas, self.lrs, strict=True)):
+            theta, g, m = self.theta[i], self.grad[i], self.m[i]
+            if optimizer in ("adam", "rmsprop"):
+                t = torch.full((), float(self.steps) if optimizer == "adam" else 2.0**40)  # this step's count
+                adam(
+                    [theta], [g], [m], [self.v[i]], [], [t],
+                    lr=lr, beta1=beta1, beta2=beta2, weight_decay=0.0, eps=eps, amsgrad=False, maximize=False,
+                )  # fmt: skip
+            else:
+                m.lerp_(g, 1.0 - beta1)
+                theta.add_(m, alpha=-lr)
 
     def evaluate(self, x: torch.Tensor, y: torch.Tensor, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-member (cost, error) on a whole split in eval mode, ``rows`` rows at a time."""

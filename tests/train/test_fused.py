@@ -41,6 +41,14 @@ def _close(fused: list[dict[str, float]], solo: list[dict[str, float]], rows: in
             assert abs(f[key] - s[key]) <= 1.0 / rows + 1e-9, (key, fused, solo)
 
 
+@pytest.fixture(params=["vectorized", "by member"])
+def update(request, monkeypatch) -> str:  # type: ignore[no-untyped-def]
+    """Both forms of the optimizer step: vectorized over the members, and one member at
+    a time with torch's fused Adam kernel (what wide members get on a CPU)."""
+    monkeypatch.setattr(fused_module, "ROW_UPDATE_MIN", 2**62 if request.param == "vectorized" else 0)
+    return request.param  # type: ignore[no-any-return]
+
+
 @pytest.mark.parametrize(
     ("optimizer", "activation", "batch_norm"),
     list(
@@ -49,7 +57,9 @@ def _close(fused: list[dict[str, float]], solo: list[dict[str, float]], rows: in
         )
     ),
 )
-def test_member_follows_the_ordinary_trainer(digits, optimizer: str, activation: str, batch_norm: bool) -> None:  # type: ignore[no-untyped-def]
+def test_member_follows_the_ordinary_trainer(
+    digits, optimizer: str, activation: str, batch_norm: bool, update: str
+) -> None:  # type: ignore[no-untyped-def]
     lr = 0.05 if optimizer in ("gd", "momentum") else 3e-3
     common = {"activation": activation, "batch_norm": batch_norm, "epochs": 3, "batch_size": 64}
     target = TrainConfig(
@@ -154,7 +164,7 @@ def test_hand_written_gradients_equal_autograd(digits, activation: str, batch_no
 
 
 @pytest.mark.parametrize("batch_norm", [False, True])
-def test_compaction_of_mixed_depths_keeps_the_others_on_their_curves(digits, batch_norm: bool) -> None:  # type: ignore[no-untyped-def]
+def test_compaction_of_mixed_depths_keeps_the_others_on_their_curves(digits, batch_norm: bool, update: str) -> None:  # type: ignore[no-untyped-def]
     """The deepest member leaves after one epoch: the layers only it had are dropped and
     the shallower members (and their batch-norm statistics) carry on unchanged."""
     common = {"batch_norm": batch_norm, "activation": "sigmoid", "learning_rate": 3e-3, "optimizer": "adam"}
