@@ -7,9 +7,10 @@ the per-step Python and dispatch overhead is paid once, not K times.
 What may differ between members of one sub-population (see :mod:`hyperlab.train._plan`
 for how members are grouped): the learning rate and its decay schedule and rate, the
 optimizer (gd, momentum, RMSprop and Adam run as one update with per-member
-coefficients: gd is momentum with beta 0; on a CPU, members of 4,096 parameters or more
-take the step one at a time, Adam and RMSprop through torch's fused Adam kernel, which
-is 1.3-3.4x faster than the nine passes of the vectorized form), its betas and epsilon,
+coefficients: gd is momentum with beta 0; on a CPU with torch >= 2.4, sub-populations
+whose padded members have 4,096 parameters or more take the step one member at a
+time, Adam and RMSprop through torch's fused Adam kernel, which is 1.3-3.4x faster
+there than the nine passes of the vectorized form), its betas and epsilon,
 L2, the dropout rate,
 the number of epochs, early stopping, the seed (initialization and mini-batch order),
 the depth and the hidden widths. Narrower members are padded to the widest of their
@@ -69,11 +70,11 @@ __all__ = ["FusedResult", "PopulationPool", "train_population", "resolve_device"
 BN_EPS, BN_MOMENTUM = 1e-5, 0.1  # nn.BatchNorm1d's defaults, as the ordinary trainer uses
 MEMORY_SHARE = 0.5  # default max_memory: this share of the free RAM / GPU memory
 FLT_MIN = torch.finfo(torch.float32).tiny  # the smallest normal float32
-# On a CPU, members of at least this many parameters each take the optimizer step one
-# at a time, Adam and RMSprop with torch's fused Adam kernel (one pass instead of nine):
-# 1.3x to 3.4x faster from ~5,000 parameters, 2.7x slower at 1,200 (64 members).
+# On a CPU, a sub-population whose rows (a member's parameters, padded) hold at least
+# this many takes the optimizer step one member at a time, Adam and RMSprop with torch's
+# fused Adam kernel (one pass instead of nine): 1.3x to 3.4x faster per step from ~5,000
+# parameters, 2.7x slower at 1,200 (64 members).
 ROW_UPDATE_MIN = 4096
-UPDATE_BLOCK = 2**16  # parameters (all members') per block of an optimizer step: 256 KiB a tensor
 
 
 @dataclass
@@ -211,7 +212,6 @@ class _SubPopulation:
         self.grad = torch.zeros_like(self.theta)
         self.m = torch.zeros_like(self.theta)
         self.v = torch.zeros_like(self.theta)
-        self.scratch = (torch.empty(0), torch.empty(0))  # the update's temporaries, made by _update
         self.running = (
             [(torch.zeros(k, w, device=device), torch.ones(k, w, device=device)) for w in self.widths]
             if self.bn
@@ -259,10 +259,12 @@ class _SubPopulation:
             return torch.tensor(values, dtype=torch.float64).view(-1, 1)
 
         cs = [m.config for m in self.members]
-        betas = [optimizer_betas(c) for c in cs]
-        self.beta1 = col([b[0] for b in betas])
-        self.beta2 = col([b[1] for b in betas])
-        self.eps = col([b[2] for b in betas])
+        # (optimizer, beta1, beta2, eps) per member, also as Python numbers for the update
+        # one member at a time
+        self.row_betas = [(c.optimizer, *optimizer_betas(c)) for c in cs]
+        self.beta1 = col([b[1] for b in self.row_betas])
+        self.beta2 = col([b[2] for b in self.row_betas])
+        self.eps = col([b[3] for b in self.row_betas])
         self.is_adam = col([1.0 if c.optimizer == "adam" else 0.0 for c in cs])
         self.adaptive = torch.tensor([c.optimizer in ("rmsprop", "adam") for c in cs]).view(-1, 1)
         self.l2 = torch.tensor([c.l2 for c in cs], device=self.device).view(-1, 1)
@@ -270,8 +272,6 @@ class _SubPopulation:
         self.any_l2 = any(c.l2 > 0 for c in cs)
         self.any_dropout = any(c.dropout > 0 for c in cs)
         self.any_adaptive = bool(self.adaptive.any())
-        # Per member, as Python numbers, for the update one member at a time.
-        self.row_betas = [(c.optimizer, *optimizer_betas(c)) for c in cs]
         self.by_row = self.device.type == "cpu" and "fused" in _FAST_ADAM and self.theta.shape[1] >= ROW_UPDATE_MIN
         self.one_minus_b1 = (1 - self.beta1).to(self.device, torch.float32)
         self.one_minus_b2 = (1 - self.beta2).to(self.device, torch.float32)
@@ -472,8 +472,8 @@ class _SubPopulation:
         else:
             order = torch.stack([orders[id(g)] for g in self.generators]).to(self.device)
             ys = y[order]
-        self.lrs = [learning_rate_at(mm.config, self.epoch) for mm in self.members]
-        lr = torch.tensor(self.lrs, dtype=torch.float64)
+        lrs = [learning_rate_at(mm.config, self.epoch) for mm in self.members]
+        lr = torch.tensor(lrs, dtype=torch.float64)
         steps, bc2s = self._schedule(lr.view(-1, 1), -(-m // self.batch))
         minus_one = torch.full((k, 1, self.batch), -1.0, device=self.device)
         costs: list[torch.Tensor] = []
@@ -497,7 +497,7 @@ class _SubPopulation:
             if self.any_l2:  # the ordinary trainer's cost includes l2 / (2 B) * sum W^2, per row
                 weights = self.theta[:, : self.n_weights]
                 l2_cost.add_((weights * weights).sum(1), alpha=0.5)
-            self._update(steps[n], bc2s[n])
+            self._update(steps[n], bc2s[n], lrs)
         self.epoch += 1
         cost = torch.cat(costs, 1).sum(1)
         if self.any_l2:
@@ -517,7 +517,7 @@ class _SubPopulation:
         step = lr / bc1
         return step.to(self.device, torch.float32), bc2.to(self.device, torch.float32)
 
-    def _update(self, step: torch.Tensor, bc2: torch.Tensor) -> None:
+    def _update(self, step: torch.Tensor, bc2: torch.Tensor, lrs: list[float]) -> None:
         """One optimizer step for every member: momentum / RMSprop / Adam, vectorized.
 
         m <- m + (1 - beta1) (g - m); v <- v + (1 - beta2) (g^2 - v);
@@ -527,54 +527,45 @@ class _SubPopulation:
         Where v < FLT_MIN that adds at most sqrt(FLT_MIN) / bc2 < 1.1e-17 (bc2 >= 0.01
         for beta2 <= 0.9999) to the denominator: below 1e-7 of any epsilon >= 1e-10.
 
-        On a CPU it runs over blocks of ``UPDATE_BLOCK`` parameters (all members' columns of a
-        block at once), so the block's state stays in cache from the first of these
-        passes to the last, and its temporaries live in two block-sized buffers kept
-        across steps. Wide members' states are megabytes: updated in one piece, each
-        pass streamed them from memory again, and the temporaries, allocated every step,
-        made the speed depend on whether the C allocator kept such blocks or mapped (and
-        the kernel zeroed) fresh pages. Elementwise arithmetic, so the result is the
-        same to the last bit.
+        On a CPU, sub-populations of wide members (``by_row``) take it one member at a
+        time instead: see :meth:`_update_rows`.
         """
         self.steps += 1
         if self.by_row:
-            self._update_rows()
+            self._update_rows(lrs)
             return
-        k, n = self.theta.shape
-        cols = max(1, UPDATE_BLOCK // k) if self.device.type == "cpu" else n  # a GPU: one launch per pass
-        if self.scratch[0].shape != (k, min(cols, n)):  # the first step, or after a compaction
-            block = torch.empty(2, k, min(cols, n), device=self.device)
-            self.scratch = (block[0], block[1])
-        for lo in range(0, n, cols):
-            hi = min(lo + cols, n)
-            theta, g, m = self.theta[:, lo:hi], self.grad[:, lo:hi], self.m[:, lo:hi]
-            a, b = (t[:, : hi - lo] for t in self.scratch)
-            m.lerp_(g, self.one_minus_b1)
-            if not self.any_adaptive:
-                theta.sub_(torch.mul(m, step, out=a))
-                continue
-            v = self.v[:, lo:hi]
-            v.lerp_(torch.mul(g, g, out=a), self.one_minus_b2)
-            denom = torch.clamp_min(v, FLT_MIN, out=a).sqrt_().div_(bc2).add_(self.eps_d)
-            theta.addcdiv_(torch.mul(m, step, out=b), denom, value=-1.0)
+        g = self.grad
+        self.m.lerp_(g, self.one_minus_b1)
+        if not self.any_adaptive:
+            self.theta.sub_(step * self.m)
+            return
+        self.v.lerp_(g * g, self.one_minus_b2)
+        denom = torch.clamp_min(self.v, FLT_MIN).sqrt_().div_(bc2).add_(self.eps_d)
+        self.theta.addcdiv_(step * self.m, denom, value=-1.0)
 
-    def _update_rows(self) -> None:
-        """The same step one member at a time, for wide members on a CPU (``by_row``).
+    def _update_rows(self, lrs: list[float]) -> None:
+        """The same step one member at a time (``by_row``: a CPU, rows of at least
+        ``ROW_UPDATE_MIN`` parameters, and torch >= 2.4 for its fused Adam kernel).
 
-        The vectorized update makes nine passes over the state, one per op, each at
-        the speed of one op over megabytes; torch's fused Adam kernel (what the ordinary
-        trainer uses) makes one, and a Python call per member costs little next to a
-        wide member's pass. RMSprop is Adam with beta1 = 0 and no bias corrections: at
-        a step count of 2^40, beta2^t is 0 in float64. Momentum and gd (beta1 = 0) take
-        two passes, as the ordinary trainer's do.
+        The vectorized update makes nine passes over the whole state, one per op; torch's
+        fused Adam kernel (what the ordinary trainer uses) makes one, and a Python call
+        per member costs little next to a pass over a member of thousands of parameters.
+        RMSprop is Adam with beta1 = 0 and no bias corrections: at a step count of 2^40,
+        beta2^t is 0 in float64 for any beta2 below 1 - 3.3e-11. Momentum and gd (beta1 =
+        0) take two passes. The kernel takes the square root of v as it is, subnormal or
+        not, as the ordinary trainer's Adam does (the vectorized form reads it through
+        FLT_MIN for speed).
         """
         adam = torch._fused_adam_
-        for i, ((optimizer, beta1, beta2, eps), lr) in enumerate(zip(self.row_betas, self.lrs, strict=True)):
+        counts = {
+            "adam": torch.full((), float(self.steps)),
+            "rmsprop": torch.full((), 2.0**40),
+        }  # the kernel reads them
+        for i, ((optimizer, beta1, beta2, eps), lr) in enumerate(zip(self.row_betas, lrs, strict=True)):
             theta, g, m = self.theta[i], self.grad[i], self.m[i]
-            if optimizer in ("adam", "rmsprop"):
-                t = torch.full((), float(self.steps) if optimizer == "adam" else 2.0**40)  # this step's count
+            if optimizer in counts:
                 adam(
-                    [theta], [g], [m], [self.v[i]], [], [t],
+                    [theta], [g], [m], [self.v[i]], [], [counts[optimizer]],
                     lr=lr, beta1=beta1, beta2=beta2, weight_decay=0.0, eps=eps, amsgrad=False, maximize=False,
                 )  # fmt: skip
             else:
