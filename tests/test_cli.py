@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hyperlab import Study, TrialState
+from hyperlab import Study, Trial, TrialState
 from hyperlab.cli import main
 from tests.helpers import PYTHON, python_env, wait_for_trials
 
@@ -129,7 +129,7 @@ def test_usage_errors_exit_2_and_help_works(capsys: pytest.CaptureFixture[str]) 
 @pytest.mark.parametrize("runner", ["inline", "{type: processes, parallel: 2}", "{type: fused, population: 4}"])
 def test_ctrl_c_leaves_a_resumable_study(in_tmp: Path, runner: str) -> None:
     (in_tmp / "s.yaml").write_text(
-        f"name: sigint\nseed: 1\ntrials: 200\nrunner: {runner}\ntrain: {{epochs: 30, hidden_units: 64, n_layers: 1}}\n"
+        f"name: sigint\nseed: 1\ntrials: 200\nrunner: {runner}\ntrain: {{epochs: 600, hidden_units: 64, n_layers: 1}}\n"
         "search:\n  learning_rate: {type: float, low: 1.0e-3, high: 1.0e-2, scale: log}\n"
     )
     env = {**python_env(), "COLUMNS": "120"}
@@ -142,16 +142,17 @@ def test_ctrl_c_leaves_a_resumable_study(in_tmp: Path, runner: str) -> None:
         text=True,
     )
     try:
-        # Ctrl-C while a trial is early in its 30 epochs, so one is surely interrupted: a
-        # signal that lands between two trials interrupts none (CI once caught that window).
-        wait_for_trials(
-            "sigint",
-            "sqlite:///hyperlab.db",
-            lambda ts: (
-                any(t.state is TrialState.COMPLETE for t in ts)
-                and any(t.state is TrialState.RUNNING and 1 <= len(t.curve) <= 10 for t in ts)
-            ),
-        )
+        # Ctrl-C while a trial is in the first third of its epochs, so one is surely
+        # interrupted: a signal that lands between two trials interrupts none (CI once
+        # caught that window). Trials are long enough (600 epochs) that the window spans
+        # several polls even for the fused runner, whose 30-epoch populations of this net
+        # once came and went between two polls, so the signal reached a finished run.
+        def mid_run(ts: list[Trial]) -> bool:
+            return any(t.state is TrialState.COMPLETE for t in ts) and any(
+                t.state is TrialState.RUNNING and 1 <= len(t.curve) <= 200 for t in ts
+            )
+
+        assert mid_run(wait_for_trials("sigint", "sqlite:///hyperlab.db", mid_run)), "never saw a trial mid-run"
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:
