@@ -27,7 +27,8 @@ def wait_for_trials(
     """Poll a study that another process is writing until ``ready(trials)``; return its trials.
 
     The study (or its SQLite file) may not exist yet: the loop waits for it rather than
-    creating it from here.
+    creating it from here. Fails the test if ``ready`` never holds within ``timeout``
+    seconds (it used to return quietly, and a test went on to signal a finished run).
     """
     deadline = time.monotonic() + timeout
     trials: list[Trial] = []
@@ -40,5 +41,6 @@ def wait_for_trials(
         except HyperlabError:  # not created yet, or its schema is being written
             continue
         if ready(trials):
-            break
-    return trials
+            return trials
+    states = [t.state.name for t in trials]
+    raise AssertionError(f"study {name!r} never became ready in {timeout} s; its trials' states: {states}")
