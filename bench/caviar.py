@@ -56,7 +56,6 @@ from hyperlab.space import Choice, Fixed, Float, Int
 from hyperlab.train import Diverged, LoadedObjective, TrainConfig, load_dataset, train
 
 METRIC = "dev_accuracy"
-TPE_OPTIONS: dict[str, Any] = {}  # --tpe-options
 
 
 def curve_from_hyperlab(study: hl.Study, start: float) -> tuple[int, list[tuple[float, float]]]:
@@ -73,11 +72,18 @@ def curve_from_hyperlab(study: hl.Study, start: float) -> tuple[int, list[tuple[
 
 
 def run_hyperlab(
-    kind: str, source: str, epochs: int, trials: int, seed: int, folder: Path, timeout: float | None = None
+    kind: str,
+    source: str,
+    epochs: int,
+    trials: int,
+    seed: int,
+    folder: Path,
+    timeout: float | None = None,
+    tpe: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     asha = re.search(r"-asha(\d*)", kind)
     scheduler = ASHAScheduler(3, int(asha.group(1) or 1), epochs) if asha else None
-    sampler = hl.TPESampler(**TPE_OPTIONS) if kind.endswith("-tpe") else hl.RandomSampler()
+    sampler = hl.TPESampler(**(tpe or {})) if kind.endswith("-tpe") else hl.RandomSampler()
     study = hl.Study(
         f"{kind}-{source}-{seed}",
         hl.course_space(),
@@ -212,6 +218,22 @@ def trivial(trial: Any) -> float:
     return float(trial.params["x"])
 
 
+def tpe_options(parser: argparse.ArgumentParser, options: list[str]) -> dict[str, Any]:
+    """``--tpe-options NAME=VALUE ...`` as TPESampler's keyword arguments; a usage error
+    (exit 2) names the option that TPESampler or the syntax refuses."""
+    out: dict[str, Any] = {}
+    for option in options:
+        name, sep, value = option.partition("=")
+        try:
+            if not sep:
+                raise ValueError("expected NAME=VALUE, such as multivariate=False or gamma=0.1")
+            out[name] = ast.literal_eval(value)
+            hl.TPESampler(**out)
+        except (ValueError, SyntaxError, TypeError, hl.errors.InvalidArgumentError) as e:
+            parser.error(f"--tpe-options {option!r}: {e}")
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--datasets", nargs="+", default=["sklearn:digits", "mnist1d"])
@@ -249,13 +271,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=1, help="run each hyperlab kind this many times")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
-    for option in args.tpe_options:
-        name, sep, value = option.partition("=")
-        try:
-            TPE_OPTIONS[name] = ast.literal_eval(value) if sep else None
-            hl.TPESampler(**TPE_OPTIONS)
-        except (ValueError, SyntaxError, TypeError, hl.errors.InvalidArgumentError) as e:
-            parser.error(f"--tpe-options {option!r}: {e}")
+    tpe = tpe_options(parser, args.tpe_options)
     if args.ray_overhead:
         ray_overhead(args.ray_overhead)
         return 0
@@ -292,10 +308,10 @@ def main() -> int:
                         quarter = rows["optuna-tpe"]["wall"] / 4
                         base = kind.removesuffix("-quarter")
                         rows[key] = run_hyperlab(
-                            base, source, args.epochs, 8 * args.trials, seed, Path(folder), timeout=quarter
+                            base, source, args.epochs, 8 * args.trials, seed, Path(folder), timeout=quarter, tpe=tpe
                         )
                     else:
-                        rows[key] = run_hyperlab(kind, source, args.epochs, args.trials, seed, Path(folder))
+                        rows[key] = run_hyperlab(kind, source, args.epochs, args.trials, seed, Path(folder), tpe=tpe)
                 print(f"  ran {key} on {source} seed {seed}: {rows[key]['wall']:.0f} s", file=sys.stderr, flush=True)
             target = max(v for _, v in rows["optuna-tpe"]["points"]) if "optuna-tpe" in rows else None
             print(f"\n{source}, seed {seed}" + (f"; target = Optuna TPE's best {target:.4f}" if target else ""))

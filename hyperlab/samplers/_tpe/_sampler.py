@@ -40,10 +40,9 @@ class TPESampler(Sampler):
     - diverged trials rank last (a learning rate that blows up is worth avoiding);
     - running trials that have reported a finite value of the study's ``metric`` rank
       as if pruned at their last step (with the diverged ones if their latest value
-      is NaN or inf): under
-      ASHA the trials that run longest are the ones that passed its rungs, and
-      counting them as bad while they run pushed the search away from the best
-      region for most of a time-boxed run;
+      is NaN or inf): under ASHA the trials that run longest are the ones that passed
+      its rungs, and counting them as bad while they run pushed the search away from
+      the best region for most of a time-boxed run;
     - running trials that have not reported it yet (other workers' pending points) are
       counted as bad, so parallel workers are pushed away from points already being
       tried (the "constant liar");
