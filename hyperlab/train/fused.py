@@ -45,6 +45,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -70,11 +71,17 @@ __all__ = ["FusedResult", "PopulationPool", "train_population", "resolve_device"
 BN_EPS, BN_MOMENTUM = 1e-5, 0.1  # nn.BatchNorm1d's defaults, as the ordinary trainer uses
 MEMORY_SHARE = 0.5  # default max_memory: this share of the free RAM / GPU memory
 FLT_MIN = torch.finfo(torch.float32).tiny  # the smallest normal float32
-# On a CPU, a sub-population whose rows (a member's parameters, padded) hold at least
-# this many takes the optimizer step one member at a time, Adam and RMSprop with torch's
-# fused Adam kernel (one pass instead of nine): 1.3x to 3.4x faster per step from ~5,000
-# parameters, 2.7x slower at 1,200 (64 members).
-ROW_UPDATE_MIN = 4096
+# On a CPU with torch's fused Adam kernel (torch >= 2.4), the optimizer step runs through
+# it (see _SubPopulation._update): one member at a time where a member's row (its
+# parameters, padded) holds at least this many, else all members of an optimizer in one
+# call. Per step at 64 members, grouped vs one at a time vs the nine passes of the
+# vectorized form: 29 / 294 / 54 us at 610 parameters, 288 / 459 / 695 us at 4,810,
+# 1,094 / 902 / 2,624 us at 17,290 (the state no longer fits in the cache).
+ROW_UPDATE_MIN = 12_000
+FUSED_KERNEL = "fused" in _FAST_ADAM
+# Batched products into a strided view of matrices smaller than this go through a
+# contiguous copy (see _bmm_into): the break-even measured on a CPU, 64 members.
+VIEW_BMM_MIN = 4096
 
 
 @dataclass
@@ -160,7 +167,7 @@ class _Run:
         self.lo, self.hi, self.depth, self.units = lo, hi, depth, units
         self.w, self.gw = p["W"][lo:hi, :units], g["W"][lo:hi, :units]
         self.wt = self.w.transpose(1, 2)
-        self.bias = p["b"][lo:hi].unsqueeze(1)
+        self.bias = p["b"][lo:hi].unsqueeze(2)  # [n, C, 1]: the outputs are class-major
 
     def source(self, inputs: list[torch.Tensor]) -> torch.Tensor:
         """What the output layer reads for these rows."""
@@ -168,6 +175,16 @@ class _Run:
         if self.lo > 0 or self.hi < h.shape[0]:
             h = h[self.lo : self.hi]
         return h if self.units == h.shape[2] else h[..., : self.units]
+
+
+class _Rows(NamedTuple):
+    """A run of rows of the optimizer state (see _SubPopulation._update_grouped)."""
+
+    direction: torch.Tensor
+    grad: torch.Tensor
+    m: torch.Tensor
+    v: torch.Tensor
+    one_minus_b1: torch.Tensor
 
 
 class _SubPopulation:
@@ -186,7 +203,9 @@ class _SubPopulation:
     def __init__(self, bucket: Bucket, configs: Sequence[TrainConfig], data: Dataset, device: torch.device) -> None:
         self.device, self.task = device, data.task
         members = [_Member(i, configs[i]) for i in bucket.members]
-        self.members = sorted(members, key=lambda m: (-m.depth, m.index))
+        # deepest first (see _layout); within a depth, members of one optimizer and betas
+        # side by side, so the grouped update reads few runs of rows
+        self.members = sorted(members, key=lambda m: (-m.depth, _update_key(m.config), m.index))
         self.batch, self.activation, self.bn, _ = bucket.key
         self.widths = list(bucket.widths)
         depth = len(self.widths)
@@ -272,10 +291,36 @@ class _SubPopulation:
         self.any_l2 = any(c.l2 > 0 for c in cs)
         self.any_dropout = any(c.dropout > 0 for c in cs)
         self.any_adaptive = bool(self.adaptive.any())
-        self.by_row = self.device.type == "cpu" and "fused" in _FAST_ADAM and self.theta.shape[1] >= ROW_UPDATE_MIN
         self.one_minus_b1 = (1 - self.beta1).to(self.device, torch.float32)
         self.one_minus_b2 = (1 - self.beta2).to(self.device, torch.float32)
         self.eps_d = self.eps.to(self.device, torch.float32)
+        self._update_views()
+
+    def _update_views(self) -> None:
+        """Which form the optimizer step takes (see :meth:`_update`) and the views of the
+        state it works on."""
+        k, p = self.theta.shape
+        if self.device.type != "cpu" or not FUSED_KERNEL:
+            self.update_form = "vectorized"
+        elif p >= ROW_UPDATE_MIN:
+            self.update_form = "rows"
+            # each member's rows, as the one-tensor lists the kernel takes
+            self.rows = [([self.theta[i]], [self.grad[i]], [self.m[i]], [self.v[i]]) for i in range(k)]
+        else:
+            self.update_form = "grouped"
+            self.direction = torch.zeros_like(self.theta)
+            runs: dict[tuple[str, float, float, float], list[tuple[int, int]]] = {}
+            for row, (optimizer, beta1, beta2, eps) in enumerate(self.row_betas):
+                key = (optimizer, beta1, beta2, eps) if optimizer in ("rmsprop", "adam") else ("momentum", 0, 0, 0)
+                spans = runs.setdefault(key, [])
+                if spans and spans[-1][1] == row:
+                    spans[-1] = (spans[-1][0], row + 1)
+                else:
+                    spans.append((row, row + 1))
+            state = (self.direction, self.grad, self.m, self.v, self.one_minus_b1)
+            self.groups = [
+                (key, [_Rows(*(t[lo:hi] for t in state)) for lo, hi in spans]) for key, spans in runs.items()
+            ]
 
     def _bind(self) -> None:
         """(Re)build the per-layer views of theta and of grad."""
@@ -331,8 +376,9 @@ class _SubPopulation:
         return aten.sigmoid_backward(grad, a)
 
     def _forward(self, x: torch.Tensor, tape: _Tape | None) -> torch.Tensor:
-        """The outputs [K, B, C] for inputs [K, B, F]; training mode when ``tape`` is given
-        (batch statistics, dropout, and what the backward pass needs kept on the tape)."""
+        """The outputs [K, C, B] (class-major: see :meth:`_loss`) for inputs [K, B, F];
+        training mode when ``tape`` is given (batch statistics, dropout, and what the
+        backward pass needs kept on the tape)."""
         h = x
         inputs = [x]
         for layer in self.layers:
@@ -371,69 +417,70 @@ class _SubPopulation:
             tape.inputs = inputs
         if len(self.runs) == 1:
             run = self.runs[0]
-            return torch.baddbmm(run.bias, run.source(inputs), run.w)
-        out = torch.empty(len(self.members), x.shape[1], self.dims[-1], device=x.device)
+            return torch.baddbmm(run.bias, run.wt, run.source(inputs).transpose(1, 2))
+        out = torch.empty(len(self.members), self.dims[-1], x.shape[1], device=x.device)
         for run in self.runs:
-            torch.baddbmm(run.bias, run.source(inputs), run.w, out=out[run.lo : run.hi])
+            torch.baddbmm(run.bias, run.wt, run.source(inputs).transpose(1, 2), out=out[run.lo : run.hi])
         return out
 
     def _loss(
         self, out: torch.Tensor, y: torch.Tensor, minus_one: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Per-row costs [K, B] of a batch (out [K, B, C], y [K, B]) and, given
+        """Per-row costs [K, B] of a batch (out [K, C, B], y [K, B]) and, given
         ``minus_one`` (a [K, 1, >=B] tensor of -1), the gradient of the members' mean
         costs at ``out``.
 
-        The softmax runs with the classes as the middle axis ([K, C, B], rows innermost):
-        on a CPU, torch's log_softmax over a last axis of ~10 classes runs ~15x slower
-        than over that layout (it vectorizes along the reduced axis, too short here), and
-        it was the largest cost of a small net's step after the products."""
+        The outputs are class-major, rows innermost: on a CPU, torch's log_softmax over a
+        last axis of ~10 classes runs ~20x slower than over the middle axis of this layout
+        (it vectorizes along the reduced axis, too short there), and so does the max of
+        the errors; the output layer computes this layout directly (W^T h^T), so no
+        transposing copy is made."""
         b = y.shape[1]
         if self.task == "multiclass":
-            logp = torch.log_softmax(out.transpose(1, 2).contiguous(), 1)
+            logp = torch.log_softmax(out, 1)
             target = y.unsqueeze(1)
             costs = logp.gather(1, target).squeeze(1).neg_()
             if minus_one is None:
                 return costs, None
-            grad = logp.exp_().scatter_add_(1, target, minus_one).div_(b)  # (softmax - one-hot) / B
-            return costs, grad.transpose(1, 2)  # a view: the products read it in place
+            return costs, logp.exp_().scatter_add_(1, target, minus_one).div_(b)  # (softmax - one-hot) / B
         if self.task == "binary":
-            logit, yf = out[..., 0], y.to(out.dtype)
+            logit, yf = out[:, 0], y.to(out.dtype)
             costs = nn.functional.binary_cross_entropy_with_logits(logit, yf, reduction="none")
             if minus_one is None:
                 return costs, None
-            return costs, (torch.sigmoid(logit) - yf).div_(b).unsqueeze(2)
-        diff = out[..., 0] - y
+            return costs, (torch.sigmoid(logit) - yf).div_(b).unsqueeze(1)
+        diff = out[:, 0] - y
         costs = diff * diff
-        return costs, None if minus_one is None else diff.mul_(2.0 / b).unsqueeze(2)
+        return costs, None if minus_one is None else diff.mul_(2.0 / b).unsqueeze(1)
 
     def _errors(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Per-member wrong rows (the squared error for regression) of outputs [K, N, C]."""
+        """Per-member wrong rows (the squared error for regression) of outputs [K, C, N]."""
         if self.task == "multiclass":
-            return (out.max(2).indices != y).sum(1)  # argmax's first-maximum rule, ~1.5x faster on a CPU
+            return (out.max(1).indices != y).sum(1)  # argmax's first-maximum rule, ~1.5x faster on a CPU
         if self.task == "binary":
-            return ((out[..., 0] > 0).long() != y).sum(1)
-        diff = out[..., 0] - y
+            return ((out[:, 0] > 0).long() != y).sum(1)
+        diff = out[:, 0] - y
         return (diff * diff).sum(1)
 
     def _backward(self, grad_out: torch.Tensor, tape: _Tape, batch: int) -> None:
-        """Write every member's gradient of its own cost into ``grad``."""
-        torch.sum(grad_out, 1, out=self.grads[-1]["b"])
+        """Write every member's gradient of its own cost (at its outputs: ``grad_out``,
+        [K, C, B]) into ``grad``."""
+        torch.sum(grad_out, 2, out=self.grads[-1]["b"])
         grad_h = [
             (torch.zeros if i in self.partial else torch.empty)(layer.n, batch, layer.width, device=self.device)
             for i, layer in enumerate(self.layers)
         ]
         whole = len(self.runs) == 1
         for run in self.runs:
-            g = grad_out if whole else grad_out[run.lo : run.hi]
-            torch.bmm(run.source(tape.inputs).transpose(1, 2), g, out=run.gw)
+            g = (grad_out if whole else grad_out[run.lo : run.hi]).transpose(1, 2)  # [n, B, C]
+            _bmm_into(run.gw, run.source(tape.inputs).transpose(1, 2), g)
             if run.depth > 0:
                 target = grad_h[run.depth - 1]
                 if run.lo > 0 or run.hi < target.shape[0]:
                     target = target[run.lo : run.hi]
                 if run.units < target.shape[2]:
                     target = target[..., : run.units]
-                torch.bmm(g, run.wt, out=target)
+                _bmm_into(target, g, run.wt)
         for i in reversed(range(len(self.layers))):
             layer = self.layers[i]
             gh = grad_h[i]
@@ -450,10 +497,10 @@ class _SubPopulation:
             else:
                 torch.sum(gz, 1, out=layer.g_bias)
             inp = tape.inputs[i]
-            torch.bmm((inp[: layer.n] if layer.n < inp.shape[0] else inp).transpose(1, 2), gz, out=layer.gw)
+            _bmm_into(layer.gw, (inp[: layer.n] if layer.n < inp.shape[0] else inp).transpose(1, 2), gz)
             if i > 0:
                 below = grad_h[i - 1]
-                torch.bmm(gz, layer.wt, out=below[: layer.n] if layer.n < below.shape[0] else below)
+                _bmm_into(below[: layer.n] if layer.n < below.shape[0] else below, gz, layer.wt)
         if self.any_l2:  # d/dW of l2 / (2 B) * sum W^2, for every layer's W at once
             self.grad[:, : self.n_weights].addcmul_(self.theta[:, : self.n_weights], self.l2, value=1.0 / batch)
 
@@ -474,6 +521,7 @@ class _SubPopulation:
             ys = y[order]
         lrs = [learning_rate_at(mm.config, self.epoch) for mm in self.members]
         lr = torch.tensor(lrs, dtype=torch.float64)
+        lr_column = lr.to(self.device, torch.float32).view(-1, 1)
         steps, bc2s = self._schedule(lr.view(-1, 1), -(-m // self.batch))
         minus_one = torch.full((k, 1, self.batch), -1.0, device=self.device)
         costs: list[torch.Tensor] = []
@@ -497,12 +545,12 @@ class _SubPopulation:
             if self.any_l2:  # the ordinary trainer's cost includes l2 / (2 B) * sum W^2, per row
                 weights = self.theta[:, : self.n_weights]
                 l2_cost.add_((weights * weights).sum(1), alpha=0.5)
-            self._update(steps[n], bc2s[n], lrs)
+            self._update(steps[n], bc2s[n], lrs, lr_column)
         self.epoch += 1
         cost = torch.cat(costs, 1).sum(1)
         if self.any_l2:
             cost += self.l2.view(-1) * l2_cost
-        errors = self._errors(torch.cat(outs, 1), ys if not shared else ys.expand(k, *ys.shape))
+        errors = self._errors(torch.cat(outs, 2), ys if not shared else ys.expand(k, *ys.shape))
         return cost / m, errors / m
 
     def _schedule(self, lr: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -517,21 +565,29 @@ class _SubPopulation:
         step = lr / bc1
         return step.to(self.device, torch.float32), bc2.to(self.device, torch.float32)
 
-    def _update(self, step: torch.Tensor, bc2: torch.Tensor, lrs: list[float]) -> None:
-        """One optimizer step for every member: momentum / RMSprop / Adam, vectorized.
+    def _update(self, step: torch.Tensor, bc2: torch.Tensor, lrs: list[float], lr_column: torch.Tensor) -> None:
+        """One optimizer step for every member: momentum / RMSprop / Adam.
 
-        m <- m + (1 - beta1) (g - m); v <- v + (1 - beta2) (g^2 - v);
+        Vectorized (a GPU, or torch without the fused CPU kernel), with per-member [K, 1]
+        coefficients: m <- m + (1 - beta1) (g - m); v <- v + (1 - beta2) (g^2 - v);
         theta <- theta - step * m / (sqrt(v) / bc2 + eps), with beta1 = 0 for gd and
         RMSprop, and the denominator exactly 1 for gd and momentum. v is read through
         max(v, FLT_MIN): the square root of a subnormal float is ~50x slower on a CPU.
         Where v < FLT_MIN that adds at most sqrt(FLT_MIN) / bc2 < 1.1e-17 (bc2 >= 0.01
         for beta2 <= 0.9999) to the denominator: below 1e-7 of any epsilon >= 1e-10.
+        That form makes nine passes over the whole state, one per op.
 
-        On a CPU, sub-populations of wide members (``by_row``) take it one member at a
-        time instead: see :meth:`_update_rows`.
+        On a CPU, torch's fused Adam kernel (what the ordinary trainer uses) makes one:
+        see :meth:`_update_grouped` and :meth:`_update_rows`. RMSprop runs through it as
+        Adam with beta1 = 0 and no bias corrections: at a step count of 2^40, beta2^t is
+        0 in float64 for any beta2 below 1 - 3.3e-11. The kernel takes the square root of
+        v as it is, subnormal or not, as the ordinary trainer's Adam does.
         """
         self.steps += 1
-        if self.by_row:
+        if self.update_form == "grouped":
+            self._update_grouped(lr_column)
+            return
+        if self.update_form == "rows":
             self._update_rows(lrs)
             return
         g = self.grad
@@ -543,34 +599,45 @@ class _SubPopulation:
         denom = torch.clamp_min(self.v, FLT_MIN).sqrt_().div_(bc2).add_(self.eps_d)
         self.theta.addcdiv_(step * self.m, denom, value=-1.0)
 
-    def _update_rows(self, lrs: list[float]) -> None:
-        """The same step one member at a time (``by_row``: a CPU, rows of at least
-        ``ROW_UPDATE_MIN`` parameters, and torch >= 2.4 for its fused Adam kernel).
+    def _kernel_counts(self) -> dict[str, torch.Tensor]:
+        """The step counts the fused kernel reads, per optimizer it serves."""
+        return {"adam": torch.full((), float(self.steps)), "rmsprop": torch.full((), 2.0**40)}
 
-        The vectorized update makes nine passes over the whole state, one per op; torch's
-        fused Adam kernel (what the ordinary trainer uses) makes one, and a Python call
-        per member costs little next to a pass over a member of thousands of parameters.
-        RMSprop is Adam with beta1 = 0 and no bias corrections: at a step count of 2^40,
-        beta2^t is 0 in float64 for any beta2 below 1 - 3.3e-11. Momentum and gd (beta1 =
-        0) take two passes. The kernel takes the square root of v as it is, subnormal or
-        not, as the ordinary trainer's Adam does (the vectorized form reads it through
-        FLT_MIN for speed).
-        """
-        adam = torch._fused_adam_
-        counts = {
-            "adam": torch.full((), float(self.steps)),
-            "rmsprop": torch.full((), 2.0**40),
-        }  # the kernel reads them
-        for i, ((optimizer, beta1, beta2, eps), lr) in enumerate(zip(self.row_betas, lrs, strict=True)):
-            theta, g, m = self.theta[i], self.grad[i], self.m[i]
+    def _update_grouped(self, lr_column: torch.Tensor) -> None:
+        """The step for members of few parameters: one kernel call per optimizer (and
+        betas), over every run of rows that has it, with a learning rate of 1 on a zeroed
+        buffer, which leaves there minus Adam's direction m_hat / (sqrt(v_hat) + eps);
+        momentum and gd put minus m there. Then theta += lr * that, with each member's
+        own rate: three passes over the state, and no Python per member."""
+        counts = self._kernel_counts()
+        self.direction.zero_()
+        for (optimizer, beta1, beta2, eps), runs in self.groups:
             if optimizer in counts:
-                adam(
-                    [theta], [g], [m], [self.v[i]], [], [counts[optimizer]],
+                torch._fused_adam_(
+                    [r.direction for r in runs], [r.grad for r in runs], [r.m for r in runs], [r.v for r in runs],
+                    [], [counts[optimizer]] * len(runs),
+                    lr=1.0, beta1=beta1, beta2=beta2, weight_decay=0.0, eps=eps, amsgrad=False, maximize=False,
+                )  # fmt: skip
+            else:
+                for r in runs:
+                    r.m.lerp_(r.grad, r.one_minus_b1)
+                    torch.neg(r.m, out=r.direction)
+        self.theta.addcmul_(self.direction, lr_column)
+
+    def _update_rows(self, lrs: list[float]) -> None:
+        """The step for members of many parameters, one member at a time: one pass over
+        a member's state while it is in the cache (momentum and gd: two), and a Python
+        call per member costs little next to it."""
+        counts = self._kernel_counts()
+        for (theta, g, m, v), (optimizer, beta1, beta2, eps), lr in zip(self.rows, self.row_betas, lrs, strict=True):
+            if optimizer in counts:
+                torch._fused_adam_(
+                    theta, g, m, v, [], [counts[optimizer]],
                     lr=lr, beta1=beta1, beta2=beta2, weight_decay=0.0, eps=eps, amsgrad=False, maximize=False,
                 )  # fmt: skip
             else:
-                m.lerp_(g, 1.0 - beta1)
-                theta.add_(m, alpha=-lr)
+                m[0].lerp_(g[0], 1.0 - beta1)
+                theta[0].add_(m[0], alpha=-lr)
 
     def evaluate(self, x: torch.Tensor, y: torch.Tensor, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-member (cost, error) on a whole split in eval mode, ``rows`` rows at a time."""
@@ -599,6 +666,24 @@ class _SubPopulation:
         self._coefficients()
         self._bind()
         self._layout()
+
+
+def _update_key(config: TrainConfig) -> tuple[bool, str, float, float, float]:
+    """Members of equal keys share the grouped optimizer step (momentum and gd all do)."""
+    if config.optimizer in ("rmsprop", "adam"):
+        return (False, config.optimizer, *optimizer_betas(config))
+    return (True, "", 0.0, 0.0, 0.0)
+
+
+def _bmm_into(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
+    """``out`` = a @ b, batched. Into a view of the stacked parameters' gradient (batch
+    stride a member's whole row, not one matrix) torch's CPU ``bmm`` takes a path that
+    costs ~1 us more per matrix: for matrices under ``VIEW_BMM_MIN`` entries the product
+    is made contiguous and copied in instead (2x faster at 64 members of 64 x 8)."""
+    if out.is_contiguous() or out[0].numel() >= VIEW_BMM_MIN:
+        torch.bmm(a, b, out=out)
+    else:
+        out.copy_(torch.bmm(a, b))
 
 
 def train_population(

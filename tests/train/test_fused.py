@@ -41,13 +41,15 @@ def _close(fused: list[dict[str, float]], solo: list[dict[str, float]], rows: in
             assert abs(f[key] - s[key]) <= 1.0 / rows + 1e-9, (key, fused, solo)
 
 
-@pytest.fixture(params=["vectorized", "by member"])
+@pytest.fixture(params=["vectorized", "grouped", "by member"])
 def update(request, monkeypatch) -> str:  # type: ignore[no-untyped-def]
-    """Both forms of the optimizer step: vectorized over the members, and one member at
-    a time with torch's fused Adam kernel (what wide members get on a CPU)."""
-    if request.param == "by member" and "fused" not in _FAST_ADAM:
+    """Every form of the optimizer step: vectorized over the members (a GPU), and on a
+    CPU through torch's fused Adam kernel, one call per optimizer for all members (small
+    ones) or one member at a time (wide ones)."""
+    if request.param != "vectorized" and "fused" not in _FAST_ADAM:
         pytest.skip("torch's fused Adam kernel for the CPU needs torch 2.4")
-    monkeypatch.setattr(fused_module, "ROW_UPDATE_MIN", 2**62 if request.param == "vectorized" else 0)
+    monkeypatch.setattr(fused_module, "FUSED_KERNEL", request.param != "vectorized")
+    monkeypatch.setattr(fused_module, "ROW_UPDATE_MIN", 0 if request.param == "by member" else 2**62)
     return request.param  # type: ignore[no-any-return]
 
 
