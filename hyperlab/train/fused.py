@@ -54,7 +54,7 @@ from hyperlab.train._plan import Bucket, available_memory, deal, plan
 from hyperlab.train._pool import PopulationPool
 from hyperlab.train.data import Dataset
 from hyperlab.train.hparams import TrainConfig, layer_widths
-from hyperlab.train.model import LEAKY_SLOPE
+from hyperlab.train.model import LEAKY_SLOPE, initial_weights
 from hyperlab.train.trainer import (
     _FAST_ADAM,
     EpochBook,
@@ -255,19 +255,29 @@ class _SubPopulation:
         # The ordinary trainer seeds with torch.manual_seed, which also seeds every
         # accelerator (~1 ms a call); the initialization draws only from the CPU generator.
         torch.default_generator.manual_seed(config.seed)
-        model = build_model(config, data)
-        linears = [mod for mod in model if isinstance(mod, nn.Linear)]
-        norms = [mod for mod in model if isinstance(mod, nn.BatchNorm1d)]
-        places = [*range(len(linears) - 1), len(self.widths)]  # the output layer is the bucket's last
-        for layer, linear in zip(places, linears, strict=True):
+        widths = layer_widths(config.n_layers, config.hidden_units)
+        layers = initial_weights(
+            data.n_features,
+            data.n_outputs,
+            widths=widths,
+            activation=config.activation,
+            init=config.init,
+            batch_norm=config.batch_norm,
+        )
+        if layers is None:  # only the modules give them
+            model = build_model(config, data)
+            layers = [(m.weight.detach(), m.bias.detach() if m.bias is not None else torch.zeros(m.out_features))
+                      for m in model if isinstance(m, nn.Linear)]  # fmt: skip
+        places = [*range(len(layers) - 1), len(self.widths)]  # the output layer is the bucket's last
+        for layer, (weight, bias) in zip(places, layers, strict=True):
             p = self.params[layer]
-            out_w, in_w = linear.weight.shape
-            p["W"][row, :in_w, :out_w] = linear.weight.detach().T
+            out_w, in_w = weight.shape
+            p["W"][row, :in_w, :out_w] = weight.T
             if "b" in p:
-                p["b"][row, :out_w] = linear.bias.detach()
-            else:
-                p["gamma"][row, :out_w] = norms[layer].weight.detach()
-                p["beta"][row, :out_w] = norms[layer].bias.detach()
+                p["b"][row, :out_w] = bias
+            else:  # batch norm's initial gamma and beta
+                p["gamma"][row, :out_w] = 1.0
+                p["beta"][row, :out_w] = 0.0
             if self.mask_units and layer < len(self.widths):
                 self.unit_masks[layer][row, 0, :out_w] = 1.0
 

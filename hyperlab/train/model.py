@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
 from torch import nn
 
-__all__ = ["build_mlp", "layer_widths", "ACTIVATIONS", "INITS"]
+__all__ = ["build_mlp", "initial_weights", "layer_widths", "ACTIVATIONS", "INITS"]
 
 from hyperlab.train.hparams import ACTIVATIONS, INITS, layer_widths
 
@@ -79,6 +80,76 @@ def build_mlp(
         nn.init.zeros_(out.bias)
     layers.append(out)
     return nn.Sequential(*layers)
+
+
+def initial_weights(
+    n_in: int,
+    n_out: int,
+    *,
+    widths: list[int],
+    activation: str = "relu",
+    init: str = "auto",
+    batch_norm: bool = False,
+) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+    """The weight [out, in] and bias of each linear layer of :func:`build_mlp` with these
+    arguments, drawn from the default generator as building the model draws them, but
+    without building it: for a small net, making the modules costs ~10x the draws. (A
+    hidden layer with batch norm has no bias: zeros stand for it.)
+
+    None where only the modules can give them: for init "torch" (nn.Linear's own values
+    are kept), or when this torch draws differently (see :func:`_draws_like_build_mlp`).
+    """
+    if not _draws_like_build_mlp():
+        return None
+    return _draw_initial(n_in, n_out, widths, activation, init, batch_norm)
+
+
+def _draw_initial(
+    n_in: int, n_out: int, widths: list[int], activation: str, init: str, batch_norm: bool
+) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+    layers = []
+    fan_in = n_in
+    for i, width in enumerate([*widths, n_out]):
+        hidden = i < len(widths)
+        std = (
+            _init_std(init, activation, fan_in)
+            if hidden
+            else _init_std(init if init != "he" else "xavier", "tanh", fan_in)
+        )
+        if std is None:
+            return None
+        # nn.Linear initializes its weight, then its bias, with uniform draws; build_mlp
+        # then draws the weight again from a normal. The uniform values are discarded,
+        # but their draws advance the generator.
+        weight = torch.empty(width, fan_in).uniform_()
+        if not (hidden and batch_norm):
+            torch.empty(width).uniform_()
+        layers.append((weight.normal_(0.0, std), torch.zeros(width)))
+        fan_in = width
+    return layers
+
+
+@functools.cache
+def _draws_like_build_mlp() -> bool:
+    """Whether :func:`_draw_initial` gives exactly what :func:`build_mlp` does under this
+    torch (it mirrors nn.Linear's initialization, which a torch release may change).
+    Checked once per process, on the generator's side copy."""
+    cases: list[tuple[list[int], str, bool]] = [([5, 3], "relu", False), ([20], "tanh", True)]
+    with torch.random.fork_rng(devices=[]):
+        for widths, activation, batch_norm in cases:
+            torch.manual_seed(0)
+            model = build_mlp(17, 4, widths=widths, activation=activation, batch_norm=batch_norm)
+            torch.manual_seed(0)
+            drawn = _draw_initial(17, 4, widths, activation, "auto", batch_norm)
+            linears = [m for m in model if isinstance(m, nn.Linear)]
+            if drawn is None or len(drawn) != len(linears):
+                return False
+            for (weight, bias), linear in zip(drawn, linears, strict=True):
+                if not torch.equal(weight, linear.weight.detach()):
+                    return False
+                if linear.bias is not None and not torch.equal(bias, linear.bias.detach()):
+                    return False
+    return True
 
 
 def weight_params(model: nn.Module) -> list[torch.Tensor]:

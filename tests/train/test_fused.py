@@ -91,13 +91,14 @@ def test_member_follows_the_ordinary_trainer(
 @pytest.mark.parametrize("source", ["sklearn:breast_cancer", "sklearn:diabetes"])
 def test_binary_and_regression_members_follow_the_ordinary_trainer(source: str) -> None:
     """The hand-written gradients of the logistic and squared costs, in a population of
-    mixed depths, widths and optimizers, with L2."""
+    mixed depths, widths, optimizers and initializations, with L2."""
     data = load_dataset(source)
     common = {"epochs": 3, "batch_size": 32, "activation": "tanh"}
     configs = [
         TrainConfig(optimizer="adam", learning_rate=3e-3, hidden_units=32, n_layers=2, l2=0.01, seed=1, **common),
         TrainConfig(optimizer="momentum", learning_rate=0.01, hidden_units=16, n_layers=1, seed=2, **common),
-        TrainConfig(optimizer="rmsprop", learning_rate=1e-3, hidden_units=[24, 8, 8], seed=3, **common),
+        # PyTorch's own initialization: the member's weights come from building its model
+        TrainConfig(optimizer="rmsprop", learning_rate=1e-3, hidden_units=[24, 8, 8], seed=3, init="torch", **common),
     ]
     n_rows = len(data.x_train)
     assert len(plan(configs, data.n_features, data.n_outputs, n_rows, device="cuda")) == 1  # three depths in one

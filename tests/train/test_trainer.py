@@ -13,7 +13,7 @@ from hyperlab import Float, Space, Study, TrialState
 from hyperlab._optimize import run_one
 from hyperlab.errors import InvalidArgumentError
 from hyperlab.train import Diverged, TrainConfig, load_dataset, make_objective, train
-from hyperlab.train.model import build_mlp
+from hyperlab.train.model import build_mlp, initial_weights
 from hyperlab.train.trainer import CourseMomentum, learning_rate_at, measure_test
 
 
@@ -63,6 +63,34 @@ def test_initialization_matches_the_activation() -> None:
     assert float(tanh.detach().std()) == pytest.approx(math.sqrt(1 / 1000), rel=0.02)  # Xavier
     forced = build_mlp(1000, 10, widths=[500], activation="tanh", init="he")[0].weight
     assert float(forced.detach().std()) == pytest.approx(math.sqrt(2 / 1000), rel=0.02)
+
+
+@pytest.mark.parametrize(
+    ("widths", "activation", "init", "batch_norm"),
+    [
+        ([32, 16], "relu", "auto", False),
+        ([7], "leaky_relu", "he", True),
+        ([40, 40, 40], "tanh", "xavier", False),
+        ([], "sigmoid", "auto", False),
+        ([24, 8], "sigmoid", "he", True),
+    ],
+)
+def test_initial_weights_are_what_building_the_model_draws(widths, activation, init, batch_norm) -> None:  # type: ignore[no-untyped-def]
+    """The fused trainer starts its members from these draws instead of building each
+    model: they must be the very weights build_mlp gives under the same seed."""
+    torch.manual_seed(3)
+    model = build_mlp(64, 10, widths=widths, activation=activation, init=init, batch_norm=batch_norm)
+    after_model = torch.rand(1)
+    torch.manual_seed(3)
+    drawn = initial_weights(64, 10, widths=widths, activation=activation, init=init, batch_norm=batch_norm)
+    assert drawn is not None
+    linears = [m for m in model if isinstance(m, torch.nn.Linear)]
+    assert len(drawn) == len(linears)
+    for (weight, bias), linear in zip(drawn, linears, strict=True):
+        assert torch.equal(weight, linear.weight.detach())
+        assert torch.equal(bias, linear.bias.detach() if linear.bias is not None else torch.zeros_like(bias))
+    assert torch.equal(torch.rand(1), after_model)  # the generator is left where the model leaves it
+    assert initial_weights(64, 10, widths=[8], init="torch") is None  # nn.Linear's own values: build it
 
 
 def test_dropout_and_l2_change_training(digits) -> None:  # type: ignore[no-untyped-def]
