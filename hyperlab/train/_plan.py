@@ -41,10 +41,15 @@ __all__ = [
     "member_bytes",
 ]
 
-# A step's fixed cost, in FLOPs of useful work it could have done instead: about 0.4 ms
-# of Python and dispatch per step at ~50 GFLOP/s on a CPU; about 0.5 ms of kernel
-# launches at ~100 TFLOP/s on a GPU.
-STEP_OVERHEAD_FLOPS = {"cpu": 2e7, "cuda": 5e10}
+# A step's fixed cost, in the units of the cost above (a forward multiply-add for one
+# row) of useful work it could have done instead. On a CPU a step of one member costs
+# 75-160 us (1-4 layers), ~2e6 of these units; padding costs more than its products
+# (elementwise passes and optimizer state over the padded units too), which a smaller
+# figure stands for: 1e6 trained K = 64 fused populations 1.1-1.3x faster than 2e7 on
+# digits and MNIST-1D, small nets and the course space (bench/fused.py), wasting 4% of
+# the FLOPs on padding in the course space instead of 18%. On a GPU, about 0.5 ms of
+# kernel launches at ~100 TFLOP/s.
+STEP_OVERHEAD_FLOPS = {"cpu": 1e6, "cuda": 5e10}
 # Padded widths are rounded up to a multiple of this: batched products of 31 or 63 units
 # take longer than of 32 or 64 on a CPU (bench/fused.py's shapes: 88 vs 61 us, 206 vs
 # 181 us), and GPUs' tensor cores want multiples of 8 too.

@@ -7,10 +7,9 @@ the per-step Python and dispatch overhead is paid once, not K times.
 What may differ between members of one sub-population (see :mod:`hyperlab.train._plan`
 for how members are grouped): the learning rate and its decay schedule and rate, the
 optimizer (gd, momentum, RMSprop and Adam run as one update with per-member
-coefficients: gd is momentum with beta 0; on a CPU with torch >= 2.4, sub-populations
-whose padded members have 4,096 parameters or more take the step one member at a
-time, Adam and RMSprop through torch's fused Adam kernel, which is 1.3-3.4x faster
-there than the nine passes of the vectorized form), its betas and epsilon,
+coefficients: gd is momentum with beta 0; on a CPU with torch >= 2.4, Adam and
+RMSprop go through torch's fused Adam kernel instead, 2-3x faster there than the nine
+passes of the vectorized form: see ``_SubPopulation._update``), its betas and epsilon,
 L2, the dropout rate,
 the number of epochs, early stopping, the seed (initialization and mini-batch order),
 the depth and the hidden widths. Narrower members are padded to the widest of their

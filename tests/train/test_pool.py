@@ -89,7 +89,7 @@ def test_a_dead_worker_is_an_error_and_the_pool_starts_afresh(digits) -> None:  
 
 
 def test_deal_gives_the_costliest_bucket_first_to_the_least_loaded_worker(digits) -> None:  # type: ignore[no-untyped-def]
-    configs = [TrainConfig(hidden_units=w, batch_size=b) for w, b in [(256, 32), (128, 32), (64, 64), (16, 512)]]
+    configs = [TrainConfig(hidden_units=w, batch_size=b) for w, b in [(160, 32), (128, 32), (64, 64), (16, 512)]]
     buckets = [
         Bucket((configs[i].batch_size, "relu", False, None), (i,), (configs[i].hidden_units,) * 2) for i in range(4)
     ]
