@@ -211,6 +211,7 @@ class _SubPopulation:
         self.dims = [data.n_features, *self.widths, data.n_outputs]
         self.epoch = 0
         self.steps = 0
+        self.counts = {"adam": torch.zeros(()), "rmsprop": torch.full((), 2.0**40)}  # see _update
         # Layout of one member's row of theta: every layer's W [in, out] first (the part
         # L2 penalizes), then the biases (BN's gamma and beta on hidden layers with BN).
         self.slots: list[dict[str, tuple[int, tuple[int, ...]]]] = [{} for _ in range(depth + 1)]
@@ -610,7 +611,8 @@ class _SubPopulation:
 
     def _kernel_counts(self) -> dict[str, torch.Tensor]:
         """The step counts the fused kernel reads, per optimizer it serves."""
-        return {"adam": torch.full((), float(self.steps)), "rmsprop": torch.full((), 2.0**40)}
+        self.counts["adam"].fill_(float(self.steps))
+        return self.counts
 
     def _update_grouped(self, lr_column: torch.Tensor) -> None:
         """The step for members of few parameters: one kernel call per optimizer (and
@@ -689,7 +691,7 @@ def _bmm_into(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
     stride a member's whole row, not one matrix) torch's CPU ``bmm`` takes a path that
     costs ~1 us more per matrix: for matrices under ``VIEW_BMM_MIN`` entries the product
     is made contiguous and copied in instead (2x faster at 64 members of 64 x 8)."""
-    if out.is_contiguous() or out[0].numel() >= VIEW_BMM_MIN:
+    if out.is_contiguous() or out.shape[1] * out.shape[2] >= VIEW_BMM_MIN:
         torch.bmm(a, b, out=out)
     else:
         out.copy_(torch.bmm(a, b))
