@@ -24,7 +24,8 @@ sub-populations, which train interleaved: one epoch of each in turn, so a schedu
 every sub-population's curves advance together.
 
 Each member starts from exactly the weights the ordinary trainer gives its config and
-seed (the same modules are built under the same seed and copied in), draws its
+seed (drawn under the same seed by the same generator calls, see
+:func:`hyperlab.train.model.initial_weights`, and copied in), draws its
 mini-batches from its own generator like :func:`hyperlab.train.train`, and reports its
 own learning curve. Dropout masks come from one generator for the population, so a
 member's masks differ from those it would draw alone (equal in distribution).
@@ -70,10 +71,10 @@ __all__ = ["FusedResult", "PopulationPool", "train_population", "resolve_device"
 BN_EPS, BN_MOMENTUM = 1e-5, 0.1  # nn.BatchNorm1d's defaults, as the ordinary trainer uses
 MEMORY_SHARE = 0.5  # default max_memory: this share of the free RAM / GPU memory
 FLT_MIN = torch.finfo(torch.float32).tiny  # the smallest normal float32
-# On a CPU with torch's fused Adam kernel (torch >= 2.4), the optimizer step runs through
-# it (see _SubPopulation._update): one member at a time where a member's row (its
-# parameters, padded) holds at least this many, else all members of an optimizer in one
-# call. Per step at 64 members, grouped vs one at a time vs the nine passes of the
+# On a CPU with torch's fused Adam kernel (torch >= 2.4), Adam and RMSprop steps run
+# through it (see _SubPopulation._update): one member at a time where a member's row (its
+# parameters, padded) holds at least this many, else one call for all members of an
+# optimizer and betas. Per step at 64 members, grouped vs one at a time vs the nine passes of the
 # vectorized form: 29 / 294 / 54 us at 610 parameters, 288 / 459 / 695 us at 4,810,
 # 1,094 / 902 / 2,624 us at 17,290 (the state no longer fits in the cache).
 ROW_UPDATE_MIN = 12_000
@@ -245,7 +246,8 @@ class _SubPopulation:
         self.generators = [
             gens.setdefault(m.config.seed, torch.Generator().manual_seed(m.config.seed)) for m in self.members
         ]
-        self.dropout_gen = torch.Generator(device=device).manual_seed(self.members[0].config.seed)
+        first = min(self.members, key=lambda m: (-m.depth, m.index))  # whatever the update's row order
+        self.dropout_gen = torch.Generator(device=device).manual_seed(first.config.seed)
         self._coefficients()
         self._layout()
 
@@ -288,8 +290,7 @@ class _SubPopulation:
             return torch.tensor(values, dtype=torch.float64).view(-1, 1)
 
         cs = [m.config for m in self.members]
-        # (optimizer, beta1, beta2, eps) per member, also as Python numbers for the update
-        # one member at a time
+        # (optimizer, beta1, beta2, eps) per member, as Python numbers for the fused kernel
         self.row_betas = [(c.optimizer, *optimizer_betas(c)) for c in cs]
         self.beta1 = col([b[1] for b in self.row_betas])
         self.beta2 = col([b[2] for b in self.row_betas])
@@ -310,6 +311,8 @@ class _SubPopulation:
         """Which form the optimizer step takes (see :meth:`_update`) and the views of the
         state it works on."""
         k, p = self.theta.shape
+        self.rows: list[tuple[list[torch.Tensor], ...]] = []
+        self.groups: list[tuple[tuple[bool, str, float, float, float], list[_Rows]]] = []
         if self.device.type != "cpu" or not FUSED_KERNEL:
             self.update_form = "vectorized"
         elif p >= ROW_UPDATE_MIN:
@@ -319,10 +322,9 @@ class _SubPopulation:
         else:
             self.update_form = "grouped"
             self.direction = torch.zeros_like(self.theta)
-            runs: dict[tuple[str, float, float, float], list[tuple[int, int]]] = {}
-            for row, (optimizer, beta1, beta2, eps) in enumerate(self.row_betas):
-                key = (optimizer, beta1, beta2, eps) if optimizer in ("rmsprop", "adam") else ("momentum", 0, 0, 0)
-                spans = runs.setdefault(key, [])
+            runs: dict[tuple[bool, str, float, float, float], list[tuple[int, int]]] = {}
+            for row, member in enumerate(self.members):
+                spans = runs.setdefault(_update_key(member.config), [])
                 if spans and spans[-1][1] == row:
                     spans[-1] = (spans[-1][0], row + 1)
                 else:
@@ -589,8 +591,8 @@ class _SubPopulation:
 
         On a CPU, torch's fused Adam kernel (what the ordinary trainer uses) makes one:
         see :meth:`_update_grouped` and :meth:`_update_rows`. RMSprop runs through it as
-        Adam with beta1 = 0 and no bias corrections: at a step count of 2^40, beta2^t is
-        0 in float64 for any beta2 below 1 - 3.3e-11. The kernel takes the square root of
+        Adam with beta1 = 0 and no bias corrections: at a step count of 2^40, 1 - beta2^t
+        is 1 in float64 for any beta2 below 1 - 3.3e-11. The kernel takes the square root of
         v as it is, subnormal or not, as the ordinary trainer's Adam does.
         """
         self.steps += 1
@@ -622,8 +624,8 @@ class _SubPopulation:
         own rate: three passes over the state, and no Python per member."""
         counts = self._kernel_counts()
         self.direction.zero_()
-        for (optimizer, beta1, beta2, eps), runs in self.groups:
-            if optimizer in counts:
+        for (plain, optimizer, beta1, beta2, eps), runs in self.groups:
+            if not plain:
                 torch._fused_adam_(
                     [r.direction for r in runs], [r.grad for r in runs], [r.m for r in runs], [r.v for r in runs],
                     [], [counts[optimizer]] * len(runs),
@@ -680,7 +682,9 @@ class _SubPopulation:
 
 
 def _update_key(config: TrainConfig) -> tuple[bool, str, float, float, float]:
-    """Members of equal keys share the grouped optimizer step (momentum and gd all do)."""
+    """Members of equal keys share the grouped optimizer step: (plain, optimizer, beta1,
+    beta2, eps), plain for momentum and gd, which all share one key (their beta1 is
+    read per row)."""
     if config.optimizer in ("rmsprop", "adam"):
         return (False, config.optimizer, *optimizer_betas(config))
     return (True, "", 0.0, 0.0, 0.0)
@@ -690,8 +694,9 @@ def _bmm_into(out: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> None:
     """``out`` = a @ b, batched. Into a view of the stacked parameters' gradient (batch
     stride a member's whole row, not one matrix) torch's CPU ``bmm`` takes a path that
     costs ~1 us more per matrix: for matrices under ``VIEW_BMM_MIN`` entries the product
-    is made contiguous and copied in instead (2x faster at 64 members of 64 x 8)."""
-    if out.is_contiguous() or out.shape[1] * out.shape[2] >= VIEW_BMM_MIN:
+    is made contiguous and copied in instead (2x faster at 64 members of 64 x 8). Not on a
+    GPU, whose strided batched product takes any batch stride."""
+    if out.is_contiguous() or out.device.type != "cpu" or out.shape[1] * out.shape[2] >= VIEW_BMM_MIN:
         torch.bmm(a, b, out=out)
     else:
         out.copy_(torch.bmm(a, b))

@@ -133,13 +133,14 @@ def _draw_initial(
 def _draws_like_build_mlp() -> bool:
     """Whether :func:`_draw_initial` gives exactly what :func:`build_mlp` does under this
     torch (it mirrors nn.Linear's initialization, which a torch release may change).
-    Checked once per process, on the generator's side copy."""
+    Checked once per process; the CPU generator's state is put back afterwards, and no
+    other device's generator is touched."""
     cases: list[tuple[list[int], str, bool]] = [([5, 3], "relu", False), ([20], "tanh", True)]
     with torch.random.fork_rng(devices=[]):
         for widths, activation, batch_norm in cases:
-            torch.manual_seed(0)
+            torch.default_generator.manual_seed(0)
             model = build_mlp(17, 4, widths=widths, activation=activation, batch_norm=batch_norm)
-            torch.manual_seed(0)
+            torch.default_generator.manual_seed(0)
             drawn = _draw_initial(17, 4, widths, activation, "auto", batch_norm)
             linears = [m for m in model if isinstance(m, nn.Linear)]
             if drawn is None or len(drawn) != len(linears):

@@ -101,7 +101,7 @@ def test_binary_and_regression_members_follow_the_ordinary_trainer(source: str) 
         TrainConfig(optimizer="rmsprop", learning_rate=1e-3, hidden_units=[24, 8, 8], seed=3, init="torch", **common),
     ]
     n_rows = len(data.x_train)
-    assert len(plan(configs, data.n_features, data.n_outputs, n_rows, device="cuda")) == 1  # three depths in one
+    assert len(plan(configs, data.n_features, data.n_outputs, n_rows, device="cpu")) == 1  # three depths in one
     results = train_population(configs, data, device="cpu")
     for config, fused in zip(configs, results, strict=True):
         solo = train(config, data).curve
@@ -172,15 +172,61 @@ def test_hand_written_gradients_equal_autograd(digits, activation: str, batch_no
 def test_compaction_of_mixed_depths_keeps_the_others_on_their_curves(digits, batch_norm: bool, update: str) -> None:  # type: ignore[no-untyped-def]
     """The deepest member leaves after one epoch: the layers only it had are dropped and
     the shallower members (and their batch-norm statistics) carry on unchanged."""
-    common = {"batch_norm": batch_norm, "activation": "sigmoid", "learning_rate": 3e-3, "optimizer": "adam"}
+    common = {"batch_norm": batch_norm, "activation": "sigmoid"}
     configs = [
-        TrainConfig(hidden_units=[48, 40, 32], epochs=1, seed=1, **common),
-        TrainConfig(hidden_units=[20], epochs=3, seed=2, **common),
-        TrainConfig(hidden_units=[36, 12], epochs=3, seed=3, **common),
+        TrainConfig(hidden_units=[48, 40, 32], epochs=1, seed=1, optimizer="adam", learning_rate=3e-3, **common),
+        TrainConfig(hidden_units=[20], epochs=3, seed=2, optimizer="momentum", learning_rate=0.05, **common),
+        TrainConfig(hidden_units=[36, 12], epochs=3, seed=3, optimizer="rmsprop", learning_rate=1e-3, **common),
+        TrainConfig(hidden_units=[28], epochs=3, seed=4, optimizer="adam", learning_rate=3e-3, **common),
     ]
     results = train_population(configs, digits, device="cpu")
-    assert [r.result.epochs_run for r in results] == [1, 3, 3]
+    assert [r.result.epochs_run for r in results] == [1, 3, 3, 3]
     for config, fused in zip(configs, results, strict=True):
+        _close(fused.result.curve, train(config, digits).curve, len(digits.x_dev))
+
+
+def test_grouped_update_serves_every_run_and_group_of_rows(digits, update: str) -> None:  # type: ignore[no-untyped-def]
+    """Members sorted deepest first, then by optimizer and betas: here Adam's default
+    betas fall into two runs of rows (one per depth), Adam with another beta2 and RMSprop
+    into groups of their own, momentum and gd into one group of two runs; each member
+    stays on its own curve."""
+    common = {"epochs": 2, "batch_size": 128, "activation": "relu"}
+    configs = [
+        TrainConfig(optimizer="adam", learning_rate=2e-3, hidden_units=[40, 24], seed=1, **common),
+        TrainConfig(optimizer="momentum", learning_rate=0.05, momentum=0.8, hidden_units=[32, 16], seed=2, **common),
+        TrainConfig(optimizer="rmsprop", learning_rate=1e-3, hidden_units=[24, 24], seed=3, **common),
+        TrainConfig(optimizer="adam", learning_rate=1e-3, hidden_units=16, n_layers=1, seed=4, **common),
+        TrainConfig(optimizer="gd", learning_rate=0.1, hidden_units=40, n_layers=1, seed=5, **common),
+        TrainConfig(optimizer="adam", learning_rate=3e-3, adam_beta2=0.99, hidden_units=8, n_layers=1, **common),
+    ]
+    (bucket,) = plan(configs, digits.n_features, digits.n_outputs, len(digits.x_train), device="cuda")
+    sub = _SubPopulation(bucket, configs, digits, torch.device("cpu"))
+    assert sub.update_form == {"vectorized": "vectorized", "grouped": "grouped", "by member": "rows"}[update]
+    if update == "grouped":
+        runs = {key[1:4]: rows for key, rows in sub.groups}  # (optimizer, beta1, beta2): runs of rows
+        assert len(runs[("adam", 0.9, 0.999)]) == 2 and len(runs[("", 0.0, 0.0)]) == 2
+        assert ("adam", 0.9, 0.99) in runs and ("rmsprop", 0.0, 0.999) in runs
+    x, y = torch.from_numpy(digits.x_train), torch.from_numpy(digits.y_train)
+    costs = [sub.train_epoch(x, y)[0].tolist() for _ in range(2)]
+    for row, member in enumerate(sub.members):
+        solo = train(configs[member.index], digits).curve
+        for epoch in range(2):
+            assert costs[epoch][row] == pytest.approx(solo[epoch]["train_cost"], rel=RTOL), (member.index, epoch)
+
+
+def test_members_built_as_modules_follow_the_ordinary_trainer(digits, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Where a torch release draws initial weights otherwise than initial_weights
+    mirrors, each member's model is built instead: with batch norm, its hidden layers
+    have no bias and gamma and beta start at 1 and 0."""
+    from hyperlab.train import model
+
+    monkeypatch.setattr(model, "_draws_like_build_mlp", lambda: False)
+    common = {"epochs": 2, "batch_size": 64, "batch_norm": True, "optimizer": "adam", "learning_rate": 3e-3}
+    configs = [
+        TrainConfig(hidden_units=[32, 16], seed=1, **common),
+        TrainConfig(hidden_units=24, n_layers=1, seed=2, activation="tanh", **common),
+    ]
+    for config, fused in zip(configs, train_population(configs, digits, device="cpu"), strict=True):
         _close(fused.result.curve, train(config, digits).curve, len(digits.x_dev))
 
 
