@@ -252,8 +252,12 @@ def population_table(args: argparse.Namespace) -> None:
                 )
 
 
+# fused kinds: "-asha" prunes with ASHA, "-tpe" samples with hyperlab's TPE (else random)
+STUDY_KINDS = ["optuna-tpe", "fused", "fused-tpe", "fused-asha", "fused-asha-tpe"]
+
+
 def whole_study(args: argparse.Namespace) -> None:
-    """256 trials x 30 epochs on MNIST-1D: fused + ASHA (+TPE) vs Optuna TPE sequential."""
+    """256 trials x 30 epochs on MNIST-1D: fused (+ ASHA, + TPE) vs Optuna TPE sequential."""
     sys.path.insert(0, str(Path(__file__).parent))
     import caviar
 
@@ -276,7 +280,7 @@ def whole_study(args: argparse.Namespace) -> None:
                     storage=f"sqlite:///{Path(folder) / 'f.db'}",
                     metric=caviar.METRIC,
                     direction="maximize",
-                    scheduler=ASHAScheduler(3, 1, args.epochs),
+                    scheduler=ASHAScheduler(3, 1, args.epochs) if "-asha" in kind else None,
                     sampler=hl.TPESampler() if kind.endswith("tpe") else hl.RandomSampler(),
                     seed=args.seed,
                 )
@@ -289,8 +293,14 @@ def whole_study(args: argparse.Namespace) -> None:
                 epochs, points = caviar.curve_from_hyperlab(study, t0)
                 rows[kind] = {"wall": wall, "epochs": epochs, "points": points}
         print(f"  ran {kind}: {rows[kind]['wall']:.0f} s", file=sys.stderr, flush=True)
-    target = max(v for _, v in rows["optuna-tpe"]["points"]) if "optuna-tpe" in rows else None
-    print(f"\n{source}, seed {args.seed}, {args.trials} trials x {args.epochs} epochs; target = Optuna TPE's best")
+    target = args.target
+    if target is None and "optuna-tpe" in rows:
+        target = max(v for _, v in rows["optuna-tpe"]["points"])
+    said = "Optuna TPE's best" if args.target is None else "--target"
+    print(
+        f"\n{source}, seed {args.seed}, {args.trials} trials x {args.epochs} epochs, populations of {args.population}"
+    )
+    print(f"target = {said}: {'none' if target is None else f'{target:.4f}'}")
     print(f"{'':>22} {'wall s':>8} {'epochs':>7} {'best dev acc':>13} {'t to target s':>14}")
     for kind, r in rows.items():
         best = max(v for _, v in r["points"])
@@ -313,7 +323,12 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=256)
     parser.add_argument("--population", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--study-kinds", nargs="+", default=["optuna-tpe", "fused-asha", "fused-asha-tpe"])
+    parser.add_argument(
+        "--study-kinds", nargs="+", default=["optuna-tpe", "fused-asha", "fused-asha-tpe"], choices=STUDY_KINDS
+    )
+    parser.add_argument(
+        "--target", type=float, help="the dev accuracy to time (default: Optuna TPE's best, when it runs)"
+    )
     args = parser.parse_args()
     if args.study:
         if args.epochs == 2:

@@ -31,3 +31,15 @@ def test_caviar_names_a_bad_tpe_option(option: str, says: str) -> None:
     )
     assert done.returncode == 2, done.stderr
     assert f"--tpe-options {option!r}" in done.stderr and says in done.stderr, done.stderr
+
+
+def test_fused_study_names_a_bad_kind() -> None:
+    done = subprocess.run(
+        [PYTHON, str(BENCH / "fused.py"), "--study", "--study-kinds", "fused-hyperband"],
+        env=python_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "--study-kinds" in done.stderr and "'fused-hyperband'" in done.stderr and "fused-asha-tpe" in done.stderr
