@@ -71,6 +71,18 @@ def curve_from_hyperlab(study: hl.Study, start: float) -> tuple[int, list[tuple[
     return epochs, points
 
 
+def search_for(
+    kind: str, epochs: int, tpe: dict[str, Any] | None = None
+) -> tuple[ASHAScheduler | None, hl.TPESampler | hl.RandomSampler]:
+    """A hyperlab kind's (scheduler, sampler): ``-asha`` or ``-ashaM`` prunes with ASHA
+    (eta 3, first rung at 1 or M epochs), ``-tpe`` samples with TPE (``tpe``: its
+    arguments), else random search."""
+    asha = re.search(r"-asha(\d*)", kind)
+    scheduler = ASHAScheduler(3, int(asha.group(1) or 1), epochs) if asha else None
+    sampler = hl.TPESampler(**(tpe or {})) if kind.endswith("-tpe") else hl.RandomSampler()
+    return scheduler, sampler
+
+
 def run_hyperlab(
     kind: str,
     source: str,
@@ -81,9 +93,7 @@ def run_hyperlab(
     timeout: float | None = None,
     tpe: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    asha = re.search(r"-asha(\d*)", kind)
-    scheduler = ASHAScheduler(3, int(asha.group(1) or 1), epochs) if asha else None
-    sampler = hl.TPESampler(**(tpe or {})) if kind.endswith("-tpe") else hl.RandomSampler()
+    scheduler, sampler = search_for(kind, epochs, tpe)
     study = hl.Study(
         f"{kind}-{source}-{seed}",
         hl.course_space(),

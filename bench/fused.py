@@ -252,7 +252,8 @@ def population_table(args: argparse.Namespace) -> None:
                 )
 
 
-# fused kinds: "-asha" prunes with ASHA, "-tpe" samples with hyperlab's TPE (else random)
+# fused kinds: "-asha" prunes with ASHA, "-tpe" samples with hyperlab's TPE, else random
+# (caviar.search_for)
 STUDY_KINDS = ["optuna-tpe", "fused", "fused-tpe", "fused-asha", "fused-asha-tpe"]
 
 
@@ -263,7 +264,6 @@ def whole_study(args: argparse.Namespace) -> None:
 
     import hyperlab as hl
     from hyperlab.runners import FusedRunner, RunPolicy
-    from hyperlab.schedulers import ASHAScheduler
     from hyperlab.train import LoadedObjective, load_dataset
 
     source = args.datasets[-1]
@@ -274,14 +274,15 @@ def whole_study(args: argparse.Namespace) -> None:
             if kind.startswith("optuna"):
                 rows[kind] = caviar.run_optuna(kind, source, args.epochs, args.trials, args.seed, Path(folder))
             else:
+                scheduler, sampler = caviar.search_for(kind, args.epochs)
                 study = hl.Study(
                     kind,
                     hl.course_space(),
                     storage=f"sqlite:///{Path(folder) / 'f.db'}",
                     metric=caviar.METRIC,
                     direction="maximize",
-                    scheduler=ASHAScheduler(3, 1, args.epochs) if "-asha" in kind else None,
-                    sampler=hl.TPESampler() if kind.endswith("tpe") else hl.RandomSampler(),
+                    scheduler=scheduler,
+                    sampler=sampler,
                     seed=args.seed,
                 )
                 factory = LoadedObjective(data, {"epochs": args.epochs, "seed": args.seed}, metric=caviar.METRIC)

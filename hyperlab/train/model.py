@@ -41,6 +41,14 @@ def _init_std(init: str, activation: str, fan_in: int) -> float | None:
     return math.sqrt(1.0 / fan_in)
 
 
+def _layer_std(init: str, activation: str, fan_in: int, *, output: bool) -> float | None:
+    """:func:`_init_std` for a hidden layer; the output layer is linear, so it gets
+    Xavier's (tanh's) where the init would give He's."""
+    if output:
+        return _init_std(init if init != "he" else "xavier", "tanh", fan_in)
+    return _init_std(init, activation, fan_in)
+
+
 def build_mlp(
     n_in: int,
     n_out: int,
@@ -61,7 +69,7 @@ def build_mlp(
     fan_in = n_in
     for width in widths:
         linear = nn.Linear(fan_in, width, bias=not batch_norm)
-        std = _init_std(init, activation, fan_in)
+        std = _layer_std(init, activation, fan_in, output=False)
         if std is not None:
             nn.init.normal_(linear.weight, 0.0, std)
             if linear.bias is not None:
@@ -74,7 +82,7 @@ def build_mlp(
             layers.append(nn.Dropout(dropout))
         fan_in = width
     out = nn.Linear(fan_in, n_out)
-    std = _init_std(init if init != "he" else "xavier", "tanh", fan_in)  # the output layer is linear
+    std = _layer_std(init, activation, fan_in, output=True)
     if std is not None:
         nn.init.normal_(out.weight, 0.0, std)
         nn.init.zeros_(out.bias)
@@ -111,11 +119,7 @@ def _draw_initial(
     fan_in = n_in
     for i, width in enumerate([*widths, n_out]):
         hidden = i < len(widths)
-        std = (
-            _init_std(init, activation, fan_in)
-            if hidden
-            else _init_std(init if init != "he" else "xavier", "tanh", fan_in)
-        )
+        std = _layer_std(init, activation, fan_in, output=not hidden)
         if std is None:
             return None
         # nn.Linear initializes its weight, then its bias, with uniform draws; build_mlp
