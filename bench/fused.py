@@ -253,8 +253,10 @@ def population_table(args: argparse.Namespace) -> None:
 
 
 # fused kinds: "-asha" prunes with ASHA, "-tpe" samples with hyperlab's TPE, else random
-# (caviar.search_for)
-STUDY_KINDS = ["optuna-tpe", "fused", "fused-tpe", "fused-asha", "fused-asha-tpe"]
+# (caviar.search_for); "-sync" waits for a whole population before asking for the next
+# (FusedRunner(refill=False)) instead of refilling it as members leave
+FUSED_KINDS = ["fused", "fused-tpe", "fused-asha", "fused-asha-tpe"]
+STUDY_KINDS = ["optuna-tpe", *FUSED_KINDS, *(k + "-sync" for k in FUSED_KINDS)]
 
 
 def whole_study(args: argparse.Namespace) -> None:
@@ -274,7 +276,7 @@ def whole_study(args: argparse.Namespace) -> None:
             if kind.startswith("optuna"):
                 rows[kind] = caviar.run_optuna(kind, source, args.epochs, args.trials, args.seed, Path(folder))
             else:
-                scheduler, sampler = caviar.search_for(kind, args.epochs)
+                scheduler, sampler = caviar.search_for(kind.removesuffix("-sync"), args.epochs)
                 study = hl.Study(
                     kind,
                     hl.course_space(),
@@ -287,9 +289,13 @@ def whole_study(args: argparse.Namespace) -> None:
                 )
                 factory = LoadedObjective(data, {"epochs": args.epochs, "seed": args.seed}, metric=caviar.METRIC)
                 t0 = time.time()
-                FusedRunner(population=args.population, device=args.device, workers=args.workers).run(
-                    study, factory, RunPolicy(max_trials=args.trials)
+                runner = FusedRunner(
+                    population=args.population,
+                    device=args.device,
+                    workers=args.workers,
+                    refill=not kind.endswith("-sync"),
                 )
+                runner.run(study, factory, RunPolicy(max_trials=args.trials))
                 wall = time.time() - t0
                 epochs, points = caviar.curve_from_hyperlab(study, t0)
                 rows[kind] = {"wall": wall, "epochs": epochs, "points": points}

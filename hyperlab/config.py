@@ -191,6 +191,7 @@ class FusedSpec(_Strict):
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     max_memory: int | str | None = None  # bytes or "4GiB"; default: half the free RAM / GPU memory
     workers: int | None = Field(None, ge=1)  # CPU processes for sub-populations; default: one per core
+    refill: bool = True  # new trials join as members leave; false: one whole population after another
 
     @field_validator("max_memory")
     @classmethod
@@ -301,7 +302,9 @@ class StudyConfig(_Strict):
             from hyperlab.train._plan import parse_memory
 
             memory = None if r.max_memory is None else parse_memory(r.max_memory)
-            return runners.FusedRunner(r.population, device=r.device, max_memory=memory, workers=r.workers)
+            return runners.FusedRunner(
+                r.population, device=r.device, max_memory=memory, workers=r.workers, refill=r.refill
+            )
         if isinstance(r, RaySpec):
             return runners.RayRunner(
                 r.address, parallel=r.parallel, num_cpus=r.num_cpus, cpus_per_worker=r.cpus_per_worker

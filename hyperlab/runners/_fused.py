@@ -38,9 +38,16 @@ class FusedRunner(Runner):
 
     Each trial gets its own learning curve, reported epoch by epoch as if it ran alone,
     so schedulers (ASHA, Hyperband, median) judge and stop members at their rungs; a
-    stopped, diverged or finished member leaves the population, which is compacted.
-    When a population is done, the next one is asked for, so a model-based sampler
-    (TPE) learns from each population before choosing the next.
+    stopped, diverged or finished member leaves the population, which is compacted,
+    and its trial is told at once.
+
+    By default the population is refilled while it trains: once an eighth of its places
+    are free, new trials are asked for and join it as new sub-populations beside the
+    running ones. So a model-based sampler (TPE) learns from every trial that has
+    ended, as with the process runner, and no place idles while the slowest members of
+    a population finish. With ``refill=False``, the next population is asked for only
+    when the last one is done (a run is then repeatable with a pool of workers, whose
+    timing decides when a refill comes).
 
     On a CPU, the sub-populations of a population (members that differ in mini-batch
     size, activation, batch norm or much in width) train side by side in ``workers``
@@ -63,6 +70,8 @@ class FusedRunner(Runner):
             workers.
         workers: processes that train sub-populations side by side on a CPU (default:
             one per core; 1 trains everything in this process).
+        refill: start new trials as members leave (default), or only once the whole
+            population is done.
     """
 
     def __init__(
@@ -73,6 +82,7 @@ class FusedRunner(Runner):
         max_memory: int | None = None,
         threads: int | None = None,
         workers: int | None = None,
+        refill: bool = True,
     ) -> None:
         check_int("FusedRunner", "population", population)
         if not isinstance(device, str) or not (device in DEVICES or device.startswith("cuda:")):
@@ -91,16 +101,21 @@ class FusedRunner(Runner):
             check_int("FusedRunner", "threads", threads)
         if workers is not None:
             check_int("FusedRunner", "workers", workers)
+        if not isinstance(refill, bool):
+            raise InvalidArgumentError(
+                f"The 'refill' parameter of FusedRunner must be true or false. Got {refill!r} instead."
+            )
         self.population = population
         self.device = device
         self.max_memory = max_memory
         self.threads = threads
         self.workers = workers
+        self.refill = refill
 
     def __repr__(self) -> str:
         return (
             f"FusedRunner(population={self.population}, device={self.device!r}, max_memory={self.max_memory}, "
-            f"workers={self.workers})"
+            f"workers={self.workers}, refill={self.refill})"
         )
 
     def run(
@@ -138,9 +153,9 @@ class FusedRunner(Runner):
                 study.recover(policy.grace)
                 if deadline is not None and time.monotonic() >= deadline:
                     return
-                trials = self._ask(study, policy)
+                trials = self._ask(study, policy, self.population)
                 if trials:
-                    self._train(study, trials, (data, fixed, metric), device, beat, on_poll, pool)
+                    self._train(study, trials, (data, fixed, metric), device, beat, on_poll, pool, policy, deadline)
                     continue
                 if not wait_for_others(study, policy):
                     return
@@ -163,9 +178,9 @@ class FusedRunner(Runner):
             return None
         return PopulationPool(workers, threads=self.threads or torch.get_num_threads())
 
-    def _ask(self, study: Study, policy: RunPolicy) -> list[Trial]:
+    def _ask(self, study: Study, policy: RunPolicy, n: int) -> list[Trial]:
         trials: list[Trial] = []
-        while len(trials) < self.population:
+        while len(trials) < n:
             trial = next_trial(study, max_trials=policy.max_trials, retries=policy.retries)
             if trial is None:
                 break
@@ -181,26 +196,50 @@ class FusedRunner(Runner):
         beat: Heartbeat,
         on_poll: Callable[[Study], None] | None,
         pool: PopulationPool | None,
+        policy: RunPolicy,
+        deadline: float | None,
     ) -> None:
         from hyperlab.study import INTERRUPTED
         from hyperlab.train._pool import PoolStartError
-        from hyperlab.train.fused import train_population
+        from hyperlab.train.fused import FusedResult, train_population
         from hyperlab.train.hparams import TrainConfig
+        from hyperlab.train.objective import best_value
 
         data, fixed, metric = recipe
-        configs, members = [], []
-        for trial in trials:
-            beat.watch(trial.id)
-            try:
-                configs.append(TrainConfig.from_params({**fixed, **trial.params}))
-                members.append(trial)
-            except HyperlabError as e:  # a bad config fails its own trial, not the population
-                study.tell(trial, state=TrialState.FAILED, reason=str(e))
-                beat.unwatch(trial.id)
-        if not members:
+        members: list[Trial] = []  # member i of the population is trial members[i]
+
+        def admit(trials: list[Trial]) -> list[TrainConfig]:
+            configs = []
+            for trial in trials:
+                beat.watch(trial.id)
+                try:
+                    configs.append(TrainConfig.from_params({**fixed, **trial.params}))
+                    members.append(trial)
+                except HyperlabError as e:  # a bad config fails its own trial, not the population
+                    study.tell(trial, state=TrialState.FAILED, reason=str(e))
+                    beat.unwatch(trial.id)
+            return configs
+
+        def more(n: int) -> list[TrainConfig]:
+            if deadline is not None and time.monotonic() >= deadline:
+                return []
+            study.recover(policy.grace)
+            return admit(self._ask(study, policy, n))
+
+        def leave(i: int, outcome: FusedResult) -> None:
+            """Tell member i's trial as soon as it leaves, so the sampler learns from it."""
+            trial = members[i]
+            if outcome.diverged is not None:
+                study.tell(trial, state=TrialState.DIVERGED, reason=outcome.diverged)
+            else:  # as for a trial the ordinary objective trained
+                tell_result(study, trial, best_value(outcome.result.curve, metric))
+            beat.unwatch(trial.id)
+
+        configs = admit(trials)
+        if not configs:
             return
         try:
-            results = train_population(
+            train_population(
                 configs,
                 data,
                 report=lambda i, epoch, metrics: members[i].report(epoch, **metrics),
@@ -209,6 +248,9 @@ class FusedRunner(Runner):
                 max_memory=self.max_memory,
                 on_epoch=None if on_poll is None else lambda: on_poll(study),
                 pool=pool,
+                more=more if self.refill else None,
+                capacity=self.population,
+                on_leave=leave,
             )
         except (KeyboardInterrupt, SystemExit, PoolStartError) as e:
             # Not the trials' fault (workers restarted after an earlier failure could not
@@ -220,19 +262,15 @@ class FusedRunner(Runner):
             raise
         except Exception as e:
             reason = "".join(traceback.format_exception(e)).rstrip()
-            logger.warning("A fused population of %d trials failed: %s: %s", len(members), type(e).__name__, e)
-            for trial in members:
+            running = [trial for trial in members if not trial.state.is_finished]
+            logger.warning(
+                "A fused population failed, with %d trials running: %s: %s", len(running), type(e).__name__, e
+            )
+            for trial in running:
                 study.tell(trial, state=TrialState.FAILED, reason=reason)
             return
         finally:
             for trial in members:
                 beat.unwatch(trial.id)
-        from hyperlab.train.objective import best_value
-
-        for trial, outcome in zip(members, results, strict=True):
-            if outcome.diverged is not None:
-                study.tell(trial, state=TrialState.DIVERGED, reason=outcome.diverged)
-            else:  # as for a trial the ordinary objective trained
-                tell_result(study, trial, best_value(outcome.result.curve, metric))
         if on_poll is not None:
             on_poll(study)

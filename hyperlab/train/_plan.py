@@ -166,13 +166,20 @@ def epoch_cost(bucket: Bucket, configs: Sequence[TrainConfig], n_in: int, n_out:
 
 
 def deal(
-    buckets: Sequence[Bucket], configs: Sequence[TrainConfig], n_in: int, n_out: int, n_rows: int, workers: int
+    buckets: Sequence[Bucket],
+    configs: Sequence[TrainConfig],
+    n_in: int,
+    n_out: int,
+    n_rows: int,
+    workers: int,
+    loads: Sequence[float] | None = None,
 ) -> list[list[Bucket]]:
     """Deal ``buckets`` out to ``workers`` so that their epochs cost about the same:
     the costliest first, each to the least loaded worker (longest processing time
-    first). Workers left without a bucket get an empty list."""
+    first), counting the ``loads`` (epoch costs) they already carry. Workers left
+    without a bucket get an empty list."""
     shares: list[list[Bucket]] = [[] for _ in range(workers)]
-    loads = [0.0] * workers
+    loads = [0.0] * workers if loads is None else list(loads)
     costs = [epoch_cost(b, configs, n_in, n_out, n_rows) for b in buckets]
     for cost, b in sorted(zip(costs, buckets, strict=True), key=lambda cb: -cb[0]):
         w = loads.index(min(loads))

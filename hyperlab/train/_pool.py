@@ -13,7 +13,9 @@ worker compacts that sub-population before its next epoch. So each member's curv
 the scheduler's decisions are what they would be in one process.
 
 Messages (tuples, first item the kind). Parent to worker: ``("data", dataset)``,
-``("job", threads, configs, buckets, device, eval_rows)``, ``("keep", sub, rows)``. Worker to
+``("job", threads, configs, buckets, device, eval_rows)``, ``("keep", sub, rows, configs,
+buckets)`` (configs: a dict from member index to config, of the buckets' members; a
+verdict may bring new buckets when the population is refilled). Worker to
 parent: ``("ready",)`` once, when it has started; ``("epoch", sub, epoch, members,
 train_cost, train_error, dev_cost, dev_error, seconds)``, ``("done",)``, ``("error",
 traceback)``.
@@ -41,6 +43,8 @@ __all__ = ["PopulationPool", "PoolError", "PoolStartError"]
 
 # judge(epoch, members, train_cost, train_error, dev_cost, dev_error, seconds) -> rows kept
 Judge = Callable[[int, list[int], list[float], list[float], list[float], list[float], float], list[int]]
+# grow(members each worker holds) -> new buckets, one list per worker
+Grow = Callable[[list[set[int]]], list[list["Bucket"]]]
 
 
 class PoolError(HyperlabError, RuntimeError):
@@ -128,32 +132,66 @@ class PopulationPool:
         eval_rows: int,
         judge: Judge,
         on_epoch: Callable[[], None] | None = None,
+        grow: Grow | None = None,
     ) -> None:
-        """Train ``shares[w]`` (a list of buckets) on worker w, until every member has left."""
+        """Train ``shares[w]`` (a list of buckets) on worker w, until every member has left.
+
+        With ``grow``, the population is refilled: after each verdict,
+        ``grow(holding)`` (``holding[w]``: the members worker w trains now) may give
+        new buckets, one list per worker, whose members are in ``configs`` by then. A
+        worker gets its new buckets with its next verdict, or at once as a new job
+        when it has finished its share.
+        """
         if len(shares) > self.workers:
             raise ValueError(f"{len(shares)} shares for a pool of {self.workers} workers")
         self.start()
-        active: dict[Connection, _Worker] = {}
-        threads = max(1, self.threads // max(1, sum(1 for share in shares if share)))
+        pending = [list(share) for share in shares] + [[] for _ in range(self.workers - len(shares))]
+        holding = [{i for b in share for i in b.members} for share in pending]  # dealt to each worker
+        used = self.workers if grow is not None else max(1, sum(1 for share in shares if share))
+        threads = max(1, self.threads // used)
+        busy: dict[Connection, int] = {}
+
+        def handed(w: int) -> tuple[dict[int, TrainConfig], list[Bucket]]:
+            """Worker w's pending buckets and their members' configs, now its own."""
+            buckets, pending[w] = pending[w], []
+            return {i: configs[i] for b in buckets for i in b.members}, buckets
+
+        def start_job(w: int) -> None:
+            proc = self._procs[w]
+            if proc.data is not data:
+                _exchange(proc, ("data", dataclasses.replace(data)))  # its fields, not its caches
+                proc.data = data
+            _exchange(proc, ("job", threads, *handed(w), device, eval_rows))
+            busy[proc.conn] = w
+
         try:
-            for w, share in zip(self._procs, shares, strict=False):
-                if not share:
-                    continue
-                if w.data is not data:
-                    _exchange(w, ("data", dataclasses.replace(data)))  # its fields, not its caches
-                    w.data = data
-                _exchange(w, ("job", threads, list(configs), list(share), device, eval_rows))
-                active[w.conn] = w
-            while active:
-                for ready in wait(list(active)):
-                    w = active[ready]  # type: ignore[index]
-                    msg = _exchange(w, None)
+            for w in range(self.workers):
+                if pending[w]:
+                    start_job(w)
+            while busy:
+                for ready in wait(list(busy)):
+                    w = busy[ready]  # type: ignore[index]
+                    proc = self._procs[w]
+                    msg = _exchange(proc, None)
                     if msg[0] == "epoch":
-                        _exchange(w, ("keep", msg[1], judge(*msg[2:])))
+                        sub, members = msg[1], msg[3]
+                        keep = judge(msg[2], *msg[3:])
+                        holding[w].difference_update(members)
+                        holding[w].update(members[r] for r in keep)
+                        if grow is not None:
+                            for v, extra in enumerate(grow(holding)):
+                                pending[v] += extra
+                                holding[v].update(i for b in extra for i in b.members)
+                        _exchange(proc, ("keep", sub, keep, *handed(w)))
+                        for v in range(self.workers):
+                            if pending[v] and self._procs[v].conn not in busy:
+                                start_job(v)
                         if on_epoch is not None:
                             on_epoch()
                     elif msg[0] == "done":
-                        del active[w.conn]
+                        del busy[proc.conn]
+                        if pending[w]:
+                            start_job(w)
                     else:
                         raise PoolError(f"A fused-training worker failed:\n{msg[1]}")
         except BaseException:

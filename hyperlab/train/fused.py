@@ -39,10 +39,11 @@ stop costing compute.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import NamedTuple
@@ -50,7 +51,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from hyperlab.train._plan import Bucket, available_memory, deal, plan
+from hyperlab.errors import InvalidArgumentError
+from hyperlab.train._plan import Bucket, available_memory, deal, epoch_cost, plan
 from hyperlab.train._pool import PopulationPool
 from hyperlab.train.data import Dataset
 from hyperlab.train.hparams import TrainConfig, layer_widths
@@ -82,6 +84,10 @@ FUSED_KERNEL = "fused" in _FAST_ADAM
 # Batched products into a strided view of matrices smaller than this go through a
 # contiguous copy (see _bmm_into): the break-even measured on a CPU, 64 members.
 VIEW_BMM_MIN = 4096
+# A refilled population (train_population's ``more``) takes new members once at least
+# this share of its places is free: new members make new sub-populations, and a cohort
+# of a few members fuses little.
+REFILL_SHARE = 1 / 8
 
 
 @dataclass
@@ -200,7 +206,13 @@ class _SubPopulation:
     weights are zero), so the weights, gradients and moments there stay exactly zero.
     """
 
-    def __init__(self, bucket: Bucket, configs: Sequence[TrainConfig], data: Dataset, device: torch.device) -> None:
+    def __init__(
+        self,
+        bucket: Bucket,
+        configs: Sequence[TrainConfig] | Mapping[int, TrainConfig],
+        data: Dataset,
+        device: torch.device,
+    ) -> None:
         self.device, self.task = device, data.task
         members = [_Member(i, configs[i]) for i in bucket.members]
         # deepest first (see _layout); within a depth, members of one optimizer and betas
@@ -713,58 +725,122 @@ def train_population(
     eval_rows: int = 1024,
     on_epoch: Callable[[], None] | None = None,
     pool: PopulationPool | None = None,
+    more: Callable[[int], Sequence[TrainConfig]] | None = None,
+    capacity: int | None = None,
+    on_leave: Callable[[int, FusedResult], None] | None = None,
 ) -> list[FusedResult]:
     """Train every config of ``configs`` on ``data``, fused; results in the same order.
 
     ``report(i, epoch, metrics)`` gets member i's metrics after each of its epochs (the
     same names as :func:`hyperlab.train.train` reports); ``should_stop(i)`` is asked
-    after each report (a scheduler's verdict). ``on_epoch()`` runs after each round of
-    epochs (a live display). ``max_memory`` bounds the bytes a sub-population may take
-    (default: half the free RAM or GPU memory); larger ones are split into chunks.
+    after each report (a scheduler's verdict). ``on_leave(i, result)`` is called as soon
+    as member i has left (finished, stopped or diverged). ``on_epoch()`` runs after each
+    round of epochs (a live display). ``max_memory`` bounds the bytes a sub-population
+    may take (default: half the free RAM or GPU memory); larger ones are split into chunks.
+
+    With ``more``, the population is refilled as members leave, so it keeps training
+    about ``capacity`` members (default: ``len(configs)``): whenever at least an eighth of
+    the places are free (see :data:`REFILL_SHARE`), ``more(n)`` is asked for up to n
+    configs, which join as new sub-populations beside the running ones and take the
+    next indices (``len(configs)``, ``len(configs) + 1``...). It is asked again later
+    when it gives none; training ends when no member is left and it gives none.
 
     With a :class:`~hyperlab.train._pool.PopulationPool` (CPU only), the
     sub-populations are dealt out to its worker processes and train side by side;
-    ``report`` and ``should_stop`` are still called in this process, and every
-    member's curve is the one it gets here (up to float rounding of the thread count).
+    ``report``, ``should_stop``, ``on_leave`` and ``more`` are still called in this
+    process, and every member's curve is the one it gets here (up to float rounding of
+    the thread count).
     """
     for c in configs:
         c.check()
     with torch.no_grad():
-        return _train_population(configs, data, report, should_stop, device, max_memory, eval_rows, on_epoch, pool)
-
-
-def _train_population(
-    configs: Sequence[TrainConfig],
-    data: Dataset,
-    report: Callable[[int, int, dict[str, float]], None] | None,
-    should_stop: Callable[[int], bool] | None,
-    device: str,
-    max_memory: int | None,
-    eval_rows: int,
-    on_epoch: Callable[[], None] | None,
-    pool: PopulationPool | None,
-) -> list[FusedResult]:
-    dev = torch.device(resolve_device(device))
-    buckets = population_plan(configs, data, device=str(dev), max_memory=max_memory)
-    judge = _Judge(configs, data.task != "regression", report, should_stop)
-    if pool is not None and pool.workers > 1 and len(buckets) > 1 and dev.type == "cpu":
-        shares = deal(buckets, configs, data.n_features, data.n_outputs, len(data.x_train), pool.workers)
-        pool.run(configs, data, shares, device=str(dev), eval_rows=eval_rows, judge=judge, on_epoch=on_epoch)
+        dev = torch.device(resolve_device(device))
+        if max_memory is None:
+            max_memory = int(MEMORY_SHARE * available_memory(str(dev)))
+        judge = _Judge(list(configs), data.task != "regression", report, should_stop, on_leave)
+        intake = _Intake(more, capacity or len(configs), judge, data, dev, max_memory)
+        buckets = intake.place(0, judge.configs)
+        buckets += intake()  # places the first configs leave free
+        if pool is not None and pool.workers > 1 and dev.type == "cpu" and (len(buckets) > 1 or more is not None):
+            grow = None if more is None else intake.deal
+            shares = intake.deal([set() for _ in range(pool.workers)], buckets)
+            pool.run(judge.configs, data, shares, device=str(dev), eval_rows=eval_rows, judge=judge,
+                     on_epoch=on_epoch, grow=grow)  # fmt: skip
+            return judge.results()
+        t = _device_tensors(data, dev)
+        subs = [_SubPopulation(b, judge.configs, data, dev) for b in buckets]
+        while subs:
+            for sub in list(subs):
+                epoch, train_cost, train_error, dev_cost, dev_error, seconds = _epoch(sub, t, eval_rows)
+                indices = [m.index for m in sub.members]
+                keep = judge(epoch, indices, train_cost, train_error, dev_cost, dev_error, seconds)
+                if not keep:
+                    subs.remove(sub)
+                elif len(keep) < len(sub.members):
+                    sub.keep(keep)
+            if on_epoch is not None:
+                on_epoch()
+            subs += [_SubPopulation(b, judge.configs, data, dev) for b in intake()]
         return judge.results()
-    t = _device_tensors(data, dev)
-    subs = [_SubPopulation(b, configs, data, dev) for b in buckets]
-    while subs:
-        for sub in list(subs):
-            epoch, train_cost, train_error, dev_cost, dev_error, seconds = _epoch(sub, t, eval_rows)
-            indices = [m.index for m in sub.members]
-            keep = judge(epoch, indices, train_cost, train_error, dev_cost, dev_error, seconds)
-            if not keep:
-                subs.remove(sub)
-            elif len(keep) < len(sub.members):
-                sub.keep(keep)
-        if on_epoch is not None:
-            on_epoch()
-    return judge.results()
+
+
+class _Intake:
+    """New members of a refilled population: when enough places are free, asks ``more``
+    for configs and plans them into buckets whose indices continue the population's."""
+
+    def __init__(
+        self,
+        more: Callable[[int], Sequence[TrainConfig]] | None,
+        capacity: int,
+        judge: _Judge,
+        data: Dataset,
+        device: torch.device,
+        max_memory: int,
+    ) -> None:
+        self.more, self.capacity, self.judge = more, capacity, judge
+        self.at = max(1, math.ceil(REFILL_SHARE * capacity))  # free places that call for a refill
+        self.data, self.device, self.max_memory = data, device, max_memory
+        self.costs: dict[int, float] = {}  # a member's share of its bucket's epoch cost (to deal buckets out)
+
+    def __call__(self) -> list[Bucket]:
+        """Buckets of new members (none while fewer than ``self.at`` places are free)."""
+        free = self.capacity - self.judge.active
+        if self.more is None or free < self.at:
+            return []
+        configs = list(self.more(free))
+        if len(configs) > free:
+            raise InvalidArgumentError(
+                f"train_population's 'more' was asked for at most {free} configs and gave {len(configs)}."
+            )
+        for c in configs:
+            c.check()
+        base = len(self.judge.configs)
+        self.judge.add(configs)
+        return self.place(base, configs)
+
+    def place(self, base: int, configs: Sequence[TrainConfig]) -> list[Bucket]:
+        """The buckets of ``configs``, the members numbered from ``base``."""
+        if not configs:
+            return []
+        d = self.data
+        buckets = [
+            dataclasses.replace(b, members=tuple(base + i for i in b.members))
+            for b in plan(configs, d.n_features, d.n_outputs, len(d.x_train), device=str(self.device),
+                          max_memory=self.max_memory)
+        ]  # fmt: skip
+        for b in buckets:
+            cost = epoch_cost(b, self.judge.configs, d.n_features, d.n_outputs, len(d.x_train))
+            self.costs.update((i, cost / len(b.members)) for i in b.members)
+        return buckets
+
+    def deal(self, holding: list[set[int]], buckets: list[Bucket] | None = None) -> list[list[Bucket]]:
+        """``buckets`` (default: new ones, see ``__call__``) dealt out to workers that
+        train ``holding[w]`` now (see :func:`hyperlab.train._plan.deal`)."""
+        if buckets is None:
+            buckets = self()
+        loads = [sum(self.costs[i] for i in members) for members in holding]
+        d = self.data
+        return deal(buckets, self.judge.configs, d.n_features, d.n_outputs, len(d.x_train), len(holding), loads)
 
 
 def _epoch(
@@ -780,23 +856,34 @@ def _epoch(
 
 
 def work(
-    conn: Connection, data: Dataset, configs: list[TrainConfig], buckets: list[Bucket], device: str, eval_rows: int
+    conn: Connection,
+    data: Dataset,
+    configs: dict[int, TrainConfig],
+    buckets: list[Bucket],
+    device: str,
+    eval_rows: int,
 ) -> None:
     """A pool worker's job (see :mod:`hyperlab.train._pool`): train ``buckets``, one
     epoch of each in turn, sending each epoch's numbers and waiting for the rows that
-    train on before that sub-population's next epoch."""
+    train on before that sub-population's next epoch. A verdict may bring new buckets
+    (with their members' configs), which join the job."""
     with torch.no_grad():
         dev = torch.device(device)
         t = _device_tensors(data, dev)
         subs = {i: _SubPopulation(b, configs, data, dev) for i, b in enumerate(buckets)}
+        made = len(subs)
         verdicts: dict[int, list[int]] = {}
         while subs:
             for i in list(subs):
                 sub = subs[i]
                 if sub.epoch > 0:  # the verdict on its last epoch decides who trains on
                     while i not in verdicts:
-                        _, j, rows = conn.recv()
+                        _, j, rows, new_configs, new_buckets = conn.recv()
                         verdicts[j] = rows
+                        configs.update(new_configs)
+                        for b in new_buckets:
+                            subs[made] = _SubPopulation(b, configs, data, dev)
+                            made += 1
                     keep = verdicts.pop(i)
                     if not keep:
                         del subs[i]
@@ -815,16 +902,27 @@ class _Judge:
 
     def __init__(
         self,
-        configs: Sequence[TrainConfig],
+        configs: list[TrainConfig],
         classify: bool,
         report: Callable[[int, int, dict[str, float]], None] | None,
         should_stop: Callable[[int], bool] | None,
+        on_leave: Callable[[int, FusedResult], None] | None = None,
     ) -> None:
         self.configs = configs
         self.books = [EpochBook(c) for c in configs]
         self.classify = classify
-        self.report, self.should_stop = report, should_stop
+        self.report, self.should_stop, self.on_leave = report, should_stop, on_leave
         self.done: dict[int, FusedResult] = {}
+
+    @property
+    def active(self) -> int:
+        """Members that have not left."""
+        return len(self.configs) - len(self.done)
+
+    def add(self, configs: Sequence[TrainConfig]) -> None:
+        """New members, numbered on from the last."""
+        self.configs.extend(configs)
+        self.books.extend(EpochBook(c) for c in configs)
 
     def __call__(
         self,
@@ -852,6 +950,8 @@ class _Judge:
                 keep.append(row)
             else:
                 self.done[index] = FusedResult(self.books[index].result, diverged)
+                if self.on_leave is not None:
+                    self.on_leave(index, self.done[index])
         return keep
 
     def _record(self, index: int, epoch: int, metrics: dict[str, float]) -> str | None:

@@ -47,6 +47,48 @@ def test_population_runs_the_budget_with_asha_and_matches_the_ordinary_trainer(t
     assert [round(v, 3) for _, v in done[0].metric("dev_cost")] == [round(m["dev_cost"], 3) for m in solo.curve]
 
 
+def _overlap(trials: list) -> int:  # type: ignore[type-arg]
+    """The most trials that were running at one moment."""
+    events = sorted(
+        [(t.started_at, 1) for t in trials] + [(t.ended_at, -1) for t in trials], key=lambda e: (e[0], e[1])
+    )
+    running = most = 0
+    for _, step in events:
+        running += step
+        most = max(most, running)
+    return most
+
+
+@pytest.mark.parametrize("refill", [True, False])
+def test_refill_starts_trials_as_members_leave(tmp_path: Path, refill: bool) -> None:
+    """With ASHA stopping most of a population at its first rungs, a refilled one asks
+    for new trials while the survivors still train, never holding more than its
+    population; without refill the next population starts only when the last is done."""
+    study = Study(
+        "refill",
+        course_space(),
+        storage=f"sqlite:///{tmp_path / 'r.db'}",
+        metric="dev_accuracy",
+        direction="maximize",
+        scheduler=ASHAScheduler(3, 1, 9),
+        seed=4,
+    )
+    factory = ObjectiveFactory("sklearn:digits", {"epochs": 9, "seed": 4}, metric="dev_accuracy", seed=4)
+    FusedRunner(population=6, device="cpu", workers=1, refill=refill).run(study, factory, RunPolicy(max_trials=18))
+    trials = study.trials
+    assert [t.id for t in trials] == list(range(18))
+    assert all(t.state.is_finished and t.started_at and t.ended_at for t in trials)
+    assert _overlap(trials) <= 6
+    first = trials[:6]
+    later_starts = [t for t in trials[6:] if t.started_at < max(f.ended_at for f in first)]
+    if refill:
+        assert later_starts  # a place freed by a pruned member was filled before the first six ended
+        # and each new trial was asked after the trial whose place it took was told
+        assert all(sum(f.ended_at <= t.started_at for f in trials[: t.id]) >= t.id - 5 for t in trials[6:])
+    else:
+        assert not later_starts
+
+
 def test_needs_the_built_in_trainer(tmp_path: Path) -> None:
     study = Study("other", course_space(), storage="memory")
     with pytest.raises(InvalidArgumentError, match=re.escape("The fused runner trains the built-in MLP only")):
@@ -63,6 +105,7 @@ def test_needs_the_built_in_trainer(tmp_path: Path) -> None:
         ),
         ({"max_memory": -1}, "The 'max_memory' parameter of FusedRunner must be a positive number of bytes. Got -1"),
         ({"workers": 0}, "The 'workers' parameter of FusedRunner must be a positive integer. Got 0 instead."),
+        ({"refill": "yes"}, "The 'refill' parameter of FusedRunner must be true or false. Got 'yes' instead."),
     ],
 )
 def test_bad_arguments_are_named(kwargs: dict, message: str) -> None:
@@ -88,6 +131,10 @@ def test_config_defaults_to_fused_and_checks_its_settings() -> None:
     with pytest.raises(ConfigError, match=re.escape("runner.device")):
         parse_config({"name": "x", "runner": {"type": "fused", "device": "tpu"}})
     assert parse_config({"name": "x", "runner": {"type": "fused", "workers": 2}}).runner_object().workers == 2
+    assert runner.refill
+    assert not parse_config({"name": "x", "runner": {"type": "fused", "refill": False}}).runner_object().refill
+    with pytest.raises(ConfigError, match=re.escape("runner.refill")):
+        parse_config({"name": "x", "runner": {"type": "fused", "refill": "sometimes"}})
     with pytest.raises(ConfigError, match=re.escape("runner.workers")):
         parse_config({"name": "x", "runner": {"type": "fused", "workers": 0}})
 

@@ -113,3 +113,76 @@ def test_misuse_is_named_before_any_worker_starts(digits) -> None:  # type: igno
     with pytest.raises(ValueError, match="2 shares for a pool of 1 workers"):
         pool.run(configs, digits, shares, device="cpu", eval_rows=512, judge=lambda *a: [], on_epoch=None)
     assert pool._procs == []  # refused before spawning anything
+
+
+def _refilled(configs: list[TrainConfig], data, pool: PopulationPool | None, capacity: int, first: int):  # type: ignore[no-untyped-def]
+    """Train ``configs`` through a refilled population of ``capacity`` that starts with
+    the first ``first`` and takes the rest from ``more``, which gives nothing the first
+    time it is asked (as when the study has no trial to start yet); what it saw on the way."""
+    queue = list(configs[first:])
+    seen: dict = {"left": [], "asks": [], "reports": {}, "active_max": 0}
+    admitted = [first]
+
+    def more(n: int) -> list[TrainConfig]:
+        active = admitted[0] - len(seen["left"])
+        seen["asks"].append((n, active, list(seen["left"])))
+        if len(seen["asks"]) == 1:
+            return []
+        given, queue[:] = queue[:n], queue[n:]
+        admitted[0] += len(given)
+        return given
+
+    def report(i: int, epoch: int, metrics: dict[str, float]) -> None:
+        seen["reports"].setdefault(i, []).append(epoch)
+        seen["active_max"] = max(seen["active_max"], admitted[0] - len(seen["left"]))
+
+    def on_leave(i: int, result) -> None:  # type: ignore[no-untyped-def]
+        assert i not in seen["left"]
+        seen["left"].append(i)
+
+    results = train_population(
+        configs[:first], data, report=report, device="cpu", pool=pool, more=more, capacity=capacity, on_leave=on_leave
+    )
+    return results, seen
+
+
+@pytest.mark.parametrize(("workers", "first"), [(1, 3), (2, 3), (2, 1)])
+def test_a_refilled_population_takes_new_members_as_others_leave(digits, workers: int, first: int) -> None:  # type: ignore[no-untyped-def]
+    """Members with 1 to 4 epochs, three at a time: each place is filled again as soon
+    as its member leaves, every member trains its own epochs with the curve it gets in
+    one population of all, and each ask comes after the members that left were told.
+    Starting from one member, the second worker has nothing until a later ask fills it."""
+    configs = [
+        TrainConfig(epochs=e, hidden_units=w, batch_size=b, seed=s, learning_rate=lr)
+        for e, w, b, s, lr in [
+            (4, 32, 64, 1, 0.01), (1, 16, 128, 2, 0.02), (2, 48, 64, 3, 0.005), (3, 24, 128, 4, 0.01),
+            (1, 32, 64, 5, 0.01), (2, 16, 256, 6, 0.03), (4, 40, 64, 7, 0.002), (1, 8, 128, 8, 0.05),
+            (2, 32, 64, 9, 0.01),
+        ]
+    ]  # fmt: skip
+    together = train_population(configs, digits, device="cpu")
+    pool = PopulationPool(workers, threads=workers) if workers > 1 else None
+    try:
+        results, seen = _refilled(configs, digits, pool, capacity=3, first=first)
+    finally:
+        if pool is not None:
+            pool.close()
+    assert sorted(seen["left"]) == list(range(9))  # every member left once, and was told
+    assert seen["active_max"] == 3  # never more than the capacity at once
+    assert sum(n for n, _, _ in seen["asks"]) >= 6
+    for n, active, _ in seen["asks"]:
+        assert n == 3 - active >= 1  # asked for exactly the free places
+    # Refilled while members of the first ones still trained: member 0 (4 epochs) was
+    # running when the first asks came.
+    assert 0 not in seen["asks"][1][2]
+    assert {i: len(epochs) for i, epochs in seen["reports"].items()} == {i: c.epochs for i, c in enumerate(configs)}
+    for i, (a, b) in enumerate(zip(together, results, strict=True)):
+        assert [m["dev_cost"] for m in b.result.curve] == pytest.approx(
+            [m["dev_cost"] for m in a.result.curve], rel=1e-4
+        ), i
+
+
+def test_more_may_not_give_more_than_it_is_asked_for(digits) -> None:  # type: ignore[no-untyped-def]
+    configs = [TrainConfig(epochs=1, hidden_units=8, seed=s) for s in range(4)]
+    with pytest.raises(InvalidArgumentError, match="'more' was asked for at most 1 configs and gave 3"):
+        train_population(configs[:2], digits, device="cpu", more=lambda n: configs[1:], capacity=3)
