@@ -51,7 +51,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from hyperlab.errors import InvalidArgumentError
+from hyperlab.errors import InvalidArgumentError, check_int
 from hyperlab.train._plan import Bucket, available_memory, deal, epoch_cost, plan
 from hyperlab.train._pool import PopulationPool
 from hyperlab.train.data import Dataset
@@ -753,6 +753,8 @@ def train_population(
     """
     for c in configs:
         c.check()
+    if capacity is not None:
+        check_int("train_population", "capacity", capacity)
     with torch.no_grad():
         dev = torch.device(resolve_device(device))
         if max_memory is None:
@@ -764,8 +766,16 @@ def train_population(
         if pool is not None and pool.workers > 1 and dev.type == "cpu" and (len(buckets) > 1 or more is not None):
             grow = None if more is None else intake.deal
             shares = intake.deal([set() for _ in range(pool.workers)], buckets)
-            pool.run(judge.configs, data, shares, device=str(dev), eval_rows=eval_rows, judge=judge,
-                     on_epoch=on_epoch, grow=grow)  # fmt: skip
+            pool.run(
+                judge.configs,
+                data,
+                shares,
+                device=str(dev),
+                eval_rows=eval_rows,
+                judge=judge,
+                on_epoch=on_epoch,
+                grow=grow,
+            )
             return judge.results()
         t = _device_tensors(data, dev)
         subs = [_SubPopulation(b, judge.configs, data, dev) for b in buckets]

@@ -182,7 +182,9 @@ def test_a_refilled_population_takes_new_members_as_others_leave(digits, workers
         ), i
 
 
-def test_more_may_not_give_more_than_it_is_asked_for(digits) -> None:  # type: ignore[no-untyped-def]
+def test_refill_misuse_is_named(digits) -> None:  # type: ignore[no-untyped-def]
     configs = [TrainConfig(epochs=1, hidden_units=8, seed=s) for s in range(4)]
     with pytest.raises(InvalidArgumentError, match="'more' was asked for at most 1 configs and gave 3"):
         train_population(configs[:2], digits, device="cpu", more=lambda n: configs[1:], capacity=3)
+    with pytest.raises(InvalidArgumentError, match="'capacity' parameter of train_population must be a positive"):
+        train_population(configs, digits, device="cpu", more=lambda n: [], capacity=0)
