@@ -46,8 +46,9 @@ class FusedRunner(Runner):
     running ones. So a model-based sampler (TPE) learns from every trial that has
     ended, as with the process runner, and no place idles while the slowest members of
     a population finish. With ``refill=False``, the next population is asked for only
-    when the last one is done (a run is then repeatable with a pool of workers, whose
-    timing decides when a refill comes).
+    when the last one is done: with a pool of workers and no scheduler, a run is then
+    repeatable (when a refill comes depends on the workers' timing, and a scheduler's
+    verdicts on the order epochs arrive in).
 
     On a CPU, the sub-populations of a population (members that differ in mini-batch
     size, activation, batch norm or much in width) train side by side in ``workers``
@@ -178,8 +179,10 @@ class FusedRunner(Runner):
             return None
         return PopulationPool(workers, threads=self.threads or torch.get_num_threads())
 
-    def _ask(self, study: Study, policy: RunPolicy, n: int) -> list[Trial]:
-        trials: list[Trial] = []
+    def _ask(self, study: Study, policy: RunPolicy, n: int, into: list[Trial] | None = None) -> list[Trial]:
+        """Up to n new trials, appended to ``into`` as they come (so the caller has them
+        if an ask fails midway)."""
+        trials = [] if into is None else into
         while len(trials) < n:
             trial = next_trial(study, max_trials=policy.max_trials, retries=policy.retries)
             if trial is None:
@@ -207,6 +210,7 @@ class FusedRunner(Runner):
 
         data, fixed, metric = recipe
         members: list[Trial] = []  # member i of the population is trial members[i]
+        owned = list(trials)  # every trial asked for this population, admitted or not
 
         def admit(trials: list[Trial]) -> list[TrainConfig]:
             configs = []
@@ -215,25 +219,43 @@ class FusedRunner(Runner):
                 try:
                     configs.append(TrainConfig.from_params({**fixed, **trial.params}))
                     members.append(trial)
-                except HyperlabError as e:  # a bad config fails its own trial, not the population
-                    study.tell(trial, state=TrialState.FAILED, reason=str(e))
+                except Exception as e:  # a bad config fails its own trial, not the population
+                    said = str(e) if isinstance(e, HyperlabError) else "".join(traceback.format_exception(e)).rstrip()
+                    study.tell(trial, state=TrialState.FAILED, reason=said)
                     beat.unwatch(trial.id)
             return configs
 
+        refilling = [True]  # until an ask fails
+
         def more(n: int) -> list[TrainConfig]:
-            if deadline is not None and time.monotonic() >= deadline:
+            """New trials for the places members left (none after the deadline). If
+            asking fails (the sampler, the store), the population trains on without
+            new ones: its trials are not the error's victims; the next ask after the
+            population raises it again if it persists."""
+            if not refilling[0] or (deadline is not None and time.monotonic() >= deadline):
                 return []
-            study.recover(policy.grace)
-            return admit(self._ask(study, policy, n))
+            asked: list[Trial] = []
+            try:
+                study.recover(policy.grace)
+                self._ask(study, policy, n, asked)
+            except Exception as e:
+                refilling[0] = False
+                logger.warning("Refilling the fused population failed; it trains on: %s: %s", type(e).__name__, e)
+            finally:  # with Ctrl-C too: the trials asked so far are told as interrupted below
+                owned.extend(asked)
+            return admit(asked)
 
         def leave(i: int, outcome: FusedResult) -> None:
             """Tell member i's trial as soon as it leaves, so the sampler learns from it."""
             trial = members[i]
-            if outcome.diverged is not None:
-                study.tell(trial, state=TrialState.DIVERGED, reason=outcome.diverged)
-            else:  # as for a trial the ordinary objective trained
-                tell_result(study, trial, best_value(outcome.result.curve, metric))
             beat.unwatch(trial.id)
+            try:
+                if outcome.diverged is not None:
+                    study.tell(trial, state=TrialState.DIVERGED, reason=outcome.diverged)
+                else:  # as for a trial the ordinary objective trained
+                    tell_result(study, trial, best_value(outcome.result.curve, metric))
+            except Exception as e:  # e.g. another tuner marked it lost meanwhile: the others train on
+                logger.warning("Trial %d could not be told: %s: %s", trial.id, type(e).__name__, e)
 
         configs = admit(trials)
         if not configs:
@@ -256,13 +278,13 @@ class FusedRunner(Runner):
             # Not the trials' fault (workers restarted after an earlier failure could not
             # start): they are interrupted, so a resumed run retries them (up to
             # ``retries``), and the run stops.
-            for trial in members:
+            for trial in owned:
                 if not trial.state.is_finished:
                     study.tell(trial, state=TrialState.FAILED, reason=f"{INTERRUPTED} ({type(e).__name__})")
             raise
         except Exception as e:
             reason = "".join(traceback.format_exception(e)).rstrip()
-            running = [trial for trial in members if not trial.state.is_finished]
+            running = [trial for trial in owned if not trial.state.is_finished]
             logger.warning(
                 "A fused population failed, with %d trials running: %s: %s", len(running), type(e).__name__, e
             )
@@ -270,7 +292,7 @@ class FusedRunner(Runner):
                 study.tell(trial, state=TrialState.FAILED, reason=reason)
             return
         finally:
-            for trial in members:
+            for trial in owned:
                 beat.unwatch(trial.id)
         if on_poll is not None:
             on_poll(study)

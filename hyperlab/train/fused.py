@@ -729,7 +729,8 @@ def train_population(
     capacity: int | None = None,
     on_leave: Callable[[int, FusedResult], None] | None = None,
 ) -> list[FusedResult]:
-    """Train every config of ``configs`` on ``data``, fused; results in the same order.
+    """Train every config of ``configs`` on ``data``, fused; results in the same order
+    (then those of the members ``more`` gave, in the order it gave them).
 
     ``report(i, epoch, metrics)`` gets member i's metrics after each of its epochs (the
     same names as :func:`hyperlab.train.train` reports); ``should_stop(i)`` is asked
@@ -742,8 +743,9 @@ def train_population(
     about ``capacity`` members (default: ``len(configs)``): whenever at least an eighth of
     the places are free (see :data:`REFILL_SHARE`), ``more(n)`` is asked for up to n
     configs, which join as new sub-populations beside the running ones and take the
-    next indices (``len(configs)``, ``len(configs) + 1``...). It is asked again later
-    when it gives none; training ends when no member is left and it gives none.
+    next indices (``len(configs)``, ``len(configs) + 1``...). When it gives none, it is
+    asked again once another member has left; training ends when no member is left and
+    it gives none.
 
     With a :class:`~hyperlab.train._pool.PopulationPool` (CPU only), the
     sub-populations are dealt out to its worker processes and train side by side;
@@ -811,13 +813,17 @@ class _Intake:
         self.at = max(1, math.ceil(REFILL_SHARE * capacity))  # free places that call for a refill
         self.data, self.device, self.max_memory = data, device, max_memory
         self.costs: dict[int, float] = {}  # a member's share of its bucket's epoch cost (to deal buckets out)
+        self.dry = -1  # members that had left when ``more`` last gave none
 
     def __call__(self) -> list[Bucket]:
         """Buckets of new members (none while fewer than ``self.at`` places are free)."""
         free = self.capacity - self.judge.active
-        if self.more is None or free < self.at:
+        if self.more is None or free < self.at or len(self.judge.done) == self.dry:
             return []
         configs = list(self.more(free))
+        # none to give: ask again only once another member has left (in a run's tail,
+        # when the budget is spent, not after every epoch)
+        self.dry = len(self.judge.done) if not configs else -1
         if len(configs) > free:
             raise InvalidArgumentError(
                 f"train_population's 'more' was asked for at most {free} configs and gave {len(configs)}."

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hyperlab import Study, TrialState, course_space
+from hyperlab import RandomSampler, Study, TrialState, course_space
 from hyperlab.config import parse_config
 from hyperlab.errors import InvalidArgumentError
 from hyperlab.runners import FusedRunner, RunPolicy
@@ -59,8 +59,8 @@ def _overlap(trials: list) -> int:  # type: ignore[type-arg]
     return most
 
 
-@pytest.mark.parametrize("refill", [True, False])
-def test_refill_starts_trials_as_members_leave(tmp_path: Path, refill: bool) -> None:
+@pytest.mark.parametrize(("refill", "workers"), [(True, 1), (True, 2), (False, 1)])
+def test_refill_starts_trials_as_members_leave(tmp_path: Path, refill: bool, workers: int) -> None:
     """With ASHA stopping most of a population at its first rungs, a refilled one asks
     for new trials while the survivors still train, never holding more than its
     population; without refill the next population starts only when the last is done."""
@@ -74,7 +74,9 @@ def test_refill_starts_trials_as_members_leave(tmp_path: Path, refill: bool) -> 
         seed=4,
     )
     factory = ObjectiveFactory("sklearn:digits", {"epochs": 9, "seed": 4}, metric="dev_accuracy", seed=4)
-    FusedRunner(population=6, device="cpu", workers=1, refill=refill).run(study, factory, RunPolicy(max_trials=18))
+    FusedRunner(population=6, device="cpu", workers=workers, refill=refill).run(
+        study, factory, RunPolicy(max_trials=18)
+    )
     trials = study.trials
     assert [t.id for t in trials] == list(range(18))
     assert all(t.state.is_finished and t.started_at and t.ended_at for t in trials)
@@ -87,6 +89,33 @@ def test_refill_starts_trials_as_members_leave(tmp_path: Path, refill: bool) -> 
         assert all(sum(f.ended_at <= t.started_at for f in trials[: t.id]) >= t.id - 5 for t in trials[6:])
     else:
         assert not later_starts
+
+
+class _BreaksAfter(RandomSampler):
+    """Random search whose asks fail after the first ``n`` (a broken sampler or store)."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.left = n
+
+    def suggest(self, ctx):  # type: ignore[no-untyped-def]
+        self.left -= 1
+        if self.left < 0:
+            raise RuntimeError("the sampler broke")
+        return super().suggest(ctx)
+
+
+def test_a_failed_refill_leaves_the_running_trials_to_finish(caplog: pytest.LogCaptureFixture) -> None:
+    """The ask that would refill the population fails: the members training go on and
+    are told as usual, and the error surfaces at the next ask, after them."""
+    study = Study("broken", course_space(), storage="memory", metric="dev_error", sampler=_BreaksAfter(5), seed=2)
+    factory = ObjectiveFactory("sklearn:digits", {"epochs": 3, "hidden_units": 16}, metric="dev_error", seed=2)
+    with pytest.raises(RuntimeError, match="the sampler broke"):
+        FusedRunner(population=3, device="cpu", workers=1).run(study, factory, RunPolicy(max_trials=12))
+    trials = study.trials
+    assert len(trials) == 5  # three, then two places refilled before the sixth ask failed
+    assert all(t.state in (TrialState.COMPLETE, TrialState.DIVERGED) for t in trials)
+    assert "Refilling the fused population failed; it trains on: RuntimeError: the sampler broke" in caplog.text
 
 
 def test_needs_the_built_in_trainer(tmp_path: Path) -> None:
@@ -155,13 +184,14 @@ def test_cuda_without_a_gpu_is_a_clear_error() -> None:
     assert study.trials == []  # nothing was started
 
 
-def test_a_bad_config_fails_its_own_trial_only() -> None:
+@pytest.mark.parametrize("population", [8, 3])  # all at once; most through refills
+def test_a_bad_config_fails_its_own_trial_only(population: int) -> None:
     from hyperlab import Choice, Space
 
     space = Space(hidden_units=Choice([0, 16]))  # 0 units is not a network
     study = Study("bad", space, storage="memory", metric="dev_error", seed=1)
-    FusedRunner(population=8, device="cpu").run(
-        study, ObjectiveFactory("sklearn:digits", {"epochs": 1}), RunPolicy(max_trials=8)
+    FusedRunner(population=population, device="cpu", workers=1).run(
+        study, ObjectiveFactory("sklearn:digits", {"epochs": 2}), RunPolicy(max_trials=8)
     )
     trials = study.trials
     bad = [t for t in trials if t.params["hidden_units"] == 0]
