@@ -841,9 +841,8 @@ class _Intake:
         d = self.data
         buckets = [
             dataclasses.replace(b, members=tuple(base + i for i in b.members))
-            for b in plan(configs, d.n_features, d.n_outputs, len(d.x_train), device=str(self.device),
-                          max_memory=self.max_memory)
-        ]  # fmt: skip
+            for b in population_plan(configs, d, device=str(self.device), max_memory=self.max_memory)
+        ]
         for b in buckets:
             cost = epoch_cost(b, self.judge.configs, d.n_features, d.n_outputs, len(d.x_train))
             self.costs.update((i, cost / len(b.members)) for i in b.members)
@@ -854,6 +853,8 @@ class _Intake:
         train ``holding[w]`` now (see :func:`hyperlab.train._plan.deal`)."""
         if buckets is None:
             buckets = self()
+        if not buckets:  # most verdicts bring none: no loads to add up
+            return [[] for _ in holding]
         loads = [sum(self.costs[i] for i in members) for members in holding]
         d = self.data
         return deal(buckets, self.judge.configs, d.n_features, d.n_outputs, len(d.x_train), len(holding), loads)

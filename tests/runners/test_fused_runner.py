@@ -15,23 +15,30 @@ from hyperlab.schedulers import ASHAScheduler
 from hyperlab.train import ObjectiveFactory, TrainConfig, load_dataset, train
 
 
-def test_population_runs_the_budget_with_asha_and_matches_the_ordinary_trainer(tmp_path: Path) -> None:
+def _asha_study(tmp_path: Path, epochs: int, seed: int) -> tuple[Study, ObjectiveFactory]:
+    """A course-space study of the digits MLP, stored in SQLite, pruned by ASHA (eta 3,
+    first rung at 1 epoch), and its objective factory."""
     study = Study(
-        "fused",
+        f"asha{seed}",
         course_space(),
-        storage=f"sqlite:///{tmp_path / 'f.db'}",
+        storage=f"sqlite:///{tmp_path / f'asha{seed}.db'}",
         metric="dev_accuracy",
         direction="maximize",
-        scheduler=ASHAScheduler(3, 1, 6),
-        seed=3,
+        scheduler=ASHAScheduler(3, 1, epochs),
+        seed=seed,
     )
-    factory = ObjectiveFactory("sklearn:digits", {"epochs": 6, "seed": 3}, metric="dev_accuracy", seed=3)
+    factory = ObjectiveFactory("sklearn:digits", {"epochs": epochs, "seed": seed}, metric="dev_accuracy", seed=seed)
+    return study, factory
+
+
+def test_population_runs_the_budget_with_asha_and_matches_the_ordinary_trainer(tmp_path: Path) -> None:
+    study, factory = _asha_study(tmp_path, epochs=6, seed=3)
     polls: list[int] = []
     FusedRunner(population=9, device="cpu").run(
         study, factory, RunPolicy(max_trials=14), on_poll=lambda s: polls.append(1)
     )
     trials = study.trials
-    assert [t.id for t in trials] == list(range(14))  # two populations: 9, then the 5 left
+    assert [t.id for t in trials] == list(range(14))  # 9 at first, the 5 left as places free up
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.DIVERGED) for t in trials)
     pruned = [t for t in trials if t.state is TrialState.PRUNED]
     assert pruned and all("rung" in (t.reason or "") for t in pruned)
@@ -64,16 +71,7 @@ def test_refill_starts_trials_as_members_leave(tmp_path: Path, refill: bool, wor
     """With ASHA stopping most of a population at its first rungs, a refilled one asks
     for new trials while the survivors still train, never holding more than its
     population; without refill the next population starts only when the last is done."""
-    study = Study(
-        "refill",
-        course_space(),
-        storage=f"sqlite:///{tmp_path / 'r.db'}",
-        metric="dev_accuracy",
-        direction="maximize",
-        scheduler=ASHAScheduler(3, 1, 9),
-        seed=4,
-    )
-    factory = ObjectiveFactory("sklearn:digits", {"epochs": 9, "seed": 4}, metric="dev_accuracy", seed=4)
+    study, factory = _asha_study(tmp_path, epochs=9, seed=4)
     FusedRunner(population=6, device="cpu", workers=workers, refill=refill).run(
         study, factory, RunPolicy(max_trials=18)
     )
