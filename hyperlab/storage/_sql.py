@@ -32,7 +32,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, ExceptionContext
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from hyperlab.errors import SchemaVersionError, StorageError, UnknownStudyError
@@ -232,6 +232,17 @@ def _configure_sqlite(engine: Engine, *, in_memory: bool) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
+    @event.listens_for(engine, "handle_error")
+    def _on_error(ctx: ExceptionContext) -> None:
+        # A Ctrl-C (or SystemExit) inside a statement: SQLAlchemy counts it as a lost
+        # connection and closes the driver's. SQLite's connection is in this process and
+        # intact, so keep it: closed with a statement unfinished, it would keep its
+        # transaction's write lock (and an in-memory database would be gone), and the
+        # Connection left invalid would turn the interrupt into an error at the end of
+        # the transaction. _discard then rolls it back and closes it.
+        if not isinstance(ctx.original_exception, Exception):
+            ctx.is_disconnect = False
+
     if in_memory:  # only there: the event costs ~6 us per statement (a report is ~95 us)
 
         @event.listens_for(engine, "after_cursor_execute")
@@ -266,7 +277,14 @@ def _discard(conn: Connection, *, close: bool) -> None:
     fresh one. Not so for an in-memory SQLite database, which lives only as long as its
     one connection: there the cursors it ran are tracked, and closing them is what
     keeps it usable.
+
+    A connection SQLAlchemy has already invalidated (a signal inside a PostgreSQL
+    statement: the server's side of it is unknown) has no driver connection left to
+    clean; the transaction's end forgets it. Touching it would raise an error in place
+    of the interrupt.
     """
+    if conn.invalidated:
+        return
     try:
         for cursor in list(conn.info.get(_CURSORS, ())):
             with contextlib.suppress(Exception):
@@ -276,6 +294,20 @@ def _discard(conn: Connection, *, close: bool) -> None:
     finally:  # even if a second Ctrl-C lands here
         if close:
             conn.invalidate()
+
+
+def _interrupt_behind(error: BaseException) -> BaseException | None:
+    """The KeyboardInterrupt or SystemExit that ``error`` was raised while handling, if
+    any: an interrupt must reach the runner as itself (it marks the trials interrupted
+    and exits), never as a storage error that fails one trial while the study goes on."""
+    seen: set[int] = set()
+    cause = error.__context__
+    while cause is not None and id(cause) not in seen:
+        if not isinstance(cause, Exception):
+            return cause
+        seen.add(id(cause))
+        cause = cause.__context__
+    return None
 
 
 class SQLStorage(Storage):
@@ -334,6 +366,9 @@ class SQLStorage(Storage):
         except IntegrityError:
             raise  # callers turn constraint violations into specific errors
         except SQLAlchemyError as e:
+            stop = _interrupt_behind(e)
+            if stop is not None:  # the error came from ending a transaction that Ctrl-C cut short
+                raise stop from None
             raise StorageError(f"Storage {self._safe_url()} failed; nothing was changed: {e}") from e
 
     def _safe_url(self) -> str:

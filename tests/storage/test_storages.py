@@ -197,13 +197,20 @@ def test_a_database_of_schema_version_1_is_migrated(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("backend", ["sqlite", "sqlite-memory", "postgresql"])
 @pytest.mark.parametrize("statement", ["_NEXT_NUMBER", "_INSERT_REPORT", "_FINISH_TRIAL"])
-def test_an_interrupt_between_a_statement_and_its_rows_leaves_the_store_usable(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str, statement: str
+@pytest.mark.parametrize("where", ["after", "before_cursor_execute", "after_cursor_execute"])
+def test_an_interrupt_in_or_after_a_statement_leaves_the_store_usable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str, statement: str, where: str
 ) -> None:
-    # Ctrl-C can land after a statement ran but before its rows were read. SQLite then
-    # counted the statement as running and refused every later commit on that
-    # connection, the one that marks the interrupted trials among them (CI caught it:
-    # `hyperlab tune` exited 2 with "cannot commit transaction - SQL statements in progress").
+    # "after": Ctrl-C can land after a statement ran but before its rows were read.
+    # SQLite then counted the statement as running and refused every later commit on
+    # that connection, the one that marks the interrupted trials among them (CI caught
+    # it: `hyperlab tune` exited 2 with "cannot commit transaction - SQL statements in
+    # progress").
+    # The events: it can land while SQLAlchemy runs the statement, before or after the
+    # driver's call (a writer waiting for SQLite's lock is in there for a while). SQLAlchemy then counted the connection as
+    # lost and closed it: on SQLite the write lock stayed held (the next write waited
+    # out its 60 s timeout), and on both backends the interrupt came out as a
+    # StorageError, which failed the trial while `hyperlab tune` went on training.
     from hyperlab.storage import _sql
 
     if backend == "sqlite":
@@ -227,7 +234,16 @@ def test_an_interrupt_between_a_statement_and_its_rows_leaves_the_store_usable(
             raise KeyboardInterrupt  # the result, its cursor unread, lives on in the traceback
         return result
 
-    monkeypatch.setattr(_sql._Prepared, "__call__", interrupted)
+    target_sql = str(target._stmt.compile(dialect=storage._engine.dialect))
+
+    def inside(conn: object, cursor: object, sql: str, *_: object) -> None:
+        if sql == target_sql:
+            raise KeyboardInterrupt  # as a signal inside the driver's call looks to SQLAlchemy
+
+    if where == "after":
+        monkeypatch.setattr(_sql._Prepared, "__call__", interrupted)
+    else:
+        sa.event.listen(storage._engine, where, inside)
     with pytest.raises(KeyboardInterrupt) as caught:
         if statement == "_NEXT_NUMBER":
             storage.create_trial(record.id, lambda n: {"n": n}, started=2.0)
@@ -236,6 +252,8 @@ def test_an_interrupt_between_a_statement_and_its_rows_leaves_the_store_usable(
         else:
             storage.finish_trial(record.id, number, state=TrialState.COMPLETE, value=1.0, reason=None, ended=3.0)
     monkeypatch.setattr(_sql._Prepared, "__call__", run)
+    if where != "after":
+        sa.event.remove(storage._engine, where, inside)
     assert caught.value.__traceback__ is not None  # holds the unread cursor, as the CLI's handler does
     # Nothing of the interrupted call was stored, and every write still commits.
     assert [t.id for t in storage.get_trials(record.id)] == [number]
@@ -252,4 +270,38 @@ def test_an_interrupt_between_a_statement_and_its_rows_leaves_the_store_usable(
     other.set_study_attr(record.id, "k", 1)
     assert storage.get_study_attrs(record.id) == {"k": 1}
     other.close()
+    storage.close()
+
+
+def test_an_error_while_ending_an_interrupted_transaction_does_not_replace_the_interrupt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The runners mark trials interrupted and stop on KeyboardInterrupt; a StorageError
+    # in its place fails one trial and the study trains on, deaf to Ctrl-C. So whatever
+    # the database layer raises while it cleans up after an interrupt, the interrupt wins.
+    from hyperlab.storage import _sql
+
+    storage = SQLStorage(f"sqlite:///{tmp_path / 'e.db'}")
+    record, _ = storage.get_or_create_study("e", space={}, direction="minimize", metric=None, seed=0, created=0.0)
+    created = storage.create_trial(record.id, lambda n: {"n": n}, started=1.0)
+    assert created is not None
+
+    def broken_cleanup(conn: object, *, close: bool) -> None:
+        raise sa.exc.PendingRollbackError("Can't reconnect until invalid transaction is rolled back")
+
+    def interrupted(self: object, conn: object, **params: object) -> object:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_sql, "_discard", broken_cleanup)
+    monkeypatch.setattr(_sql._Prepared, "__call__", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        storage.report(record.id, created[0], 0, {"loss": 1.0})
+
+    # A database error with no interrupt behind it is still a StorageError.
+    def failing(self: object, conn: object, **params: object) -> object:
+        raise sa.exc.OperationalError("INSERT", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(_sql._Prepared, "__call__", failing)
+    with pytest.raises(StorageError, match="disk I/O error"):
+        storage.report(record.id, created[0], 0, {"loss": 1.0})
     storage.close()
