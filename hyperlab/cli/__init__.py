@@ -58,6 +58,7 @@ def _yaml(data: dict[str, Any]) -> str:
 def _run_job(config: Any, *, trials: int | None, timeout: float | None, png: Path | None) -> None:
     from rich.live import Live
 
+    from hyperlab._signals import Terminated, stop_on_sigterm
     from hyperlab.cli._live import LiveView
     from hyperlab.runners import InlineRunner
     from hyperlab.tune import TuneJob
@@ -93,16 +94,18 @@ def _run_job(config: Any, *, trials: int | None, timeout: float | None, png: Pat
 
     started = time.monotonic()
     try:
-        with Live(view, console=console, refresh_per_second=4, transient=False):
+        with stop_on_sigterm(), Live(view, console=console, refresh_per_second=4, transient=False):
             runner.run(study, factory, job.policy(trials=trials, timeout=timeout), on_poll=view.poll)
             view.poll(study, force=True)  # the last frame shows the end, whenever the last poll was
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        terminated = isinstance(e, Terminated)
         record = study.storage.get_study(study.name)
         err_console.print(
-            f"\n[yellow]Stopped.[/] {record.n_budgeted} of {total} trials were started and are stored; the running "
-            "ones are marked failed (interrupted). Run the same command again to resume: they are run again."
+            f"\n[yellow]Stopped{' (SIGTERM)' if terminated else ''}.[/] {record.n_budgeted} of {total} trials were "
+            "started and are stored; the running ones are marked failed (interrupted). Run the same command again "
+            "to resume: they are run again."
         )
-        raise typer.Exit(130) from None
+        raise typer.Exit(143 if terminated else 130) from None
     console.print(f"\n[dim]ran for {time.monotonic() - started:.1f} s[/]")
     _report(job, png)
 

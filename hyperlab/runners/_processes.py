@@ -138,6 +138,11 @@ def _store_factory(make_objective: ObjectiveFactory, folder: str) -> _StoredFact
 
 
 def _process_main(*args: Any, **kwargs: Any) -> None:
+    from hyperlab._signals import raise_terminated
+
+    # A SIGTERM sent to the whole job (as Slurm does) reaches the workers too: each
+    # marks its trial interrupted, as on Ctrl-C, instead of dying with it running.
+    signal.signal(signal.SIGTERM, raise_terminated)
     try:
         run_worker(*args, **kwargs)
     except KeyboardInterrupt:
@@ -248,7 +253,7 @@ class ProcessRunner(Runner):
                     on_poll(study)
                 polls += 1
                 time.sleep(0.25)
-        except BaseException:
+        except BaseException as e:
             for p in procs.values():  # Ctrl-C or an error: let workers mark their trials interrupted
                 if p.exitcode is None and p.pid is not None:
                     os.kill(p.pid, signal.SIGINT)
@@ -256,11 +261,30 @@ class ProcessRunner(Runner):
                 p.join(timeout=15)
                 if p.exitcode is None:
                     p.kill()
+            # A worker that got the signal twice (its own, as Ctrl-C in a terminal or a
+            # job's SIGTERM reach every process, then ours) may have stopped before it
+            # marked its trial: mark it here, so the next run re-runs it at once.
+            drain()
+            for pid in procs:
+                self._mark_interrupted(study, running.get(pid), e)
             raise
         finally:
             events.close()
         if on_poll is not None:
             on_poll(study)
+
+    @staticmethod
+    def _mark_interrupted(study: Study, number: int | None, stop: BaseException) -> None:
+        from hyperlab.study import INTERRUPTED
+
+        if number is None:
+            return
+        try:
+            study.tell(number, state=TrialState.FAILED, reason=f"{INTERRUPTED} ({type(stop).__name__})")
+        except TrialFinishedError:
+            pass  # its worker marked it, or it had ended
+        except Exception as e:  # the store: the trial is found later by its stale heartbeat
+            logger.warning("Trial %d could not be marked interrupted: %s", number, e)
 
     @staticmethod
     def _fail_lost(study: Study, number: int | None, pid: int, code: int | None) -> None:

@@ -89,10 +89,11 @@ class PopulationPool:
         self.close()
 
     def close(self) -> None:
-        """Stop the workers (at once: a worker mid-epoch is terminated)."""
+        """Stop the workers (at once: a worker mid-epoch is killed; it holds nothing to
+        clean up, and it ignores SIGTERM)."""
         for w in self._procs:
             if w.process.is_alive():
-                w.process.terminate()
+                w.process.kill()
             w.process.join(timeout=5)
             w.conn.close()
         self._procs = []
@@ -223,7 +224,9 @@ def _died(w: _Worker, when: str = "") -> str:
 
 def _serve(conn: Connection) -> None:
     """A worker's loop: keep the dataset it is sent, train the jobs it is given."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    # The parent handles Ctrl-C and SIGTERM (sent to the whole job, they reach us too) and stops us.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     import torch
 
     from hyperlab.train.fused import work
