@@ -3,8 +3,9 @@ as Ctrl-C is: the running trials are marked interrupted and the next run re-runs
 
 Without it SIGTERM ends the process at once: nothing is lost (the trials it ran are
 found by their stale heartbeats), but a resumed study first waits out the grace period
-before it re-runs them. Only the command line and the workers it starts install the
-handler; a library call leaves the signals of the program that makes it alone.
+before it re-runs them. Only the command line installs the handler in the process it
+runs in (a library call leaves the signals of the program that makes it alone); the
+process runner's workers, processes of hyperlab's own, install it too.
 """
 
 from __future__ import annotations
@@ -32,5 +33,5 @@ def stop_on_sigterm() -> Iterator[None]:
     previous = signal.signal(signal.SIGTERM, raise_terminated)
     try:
         yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    finally:  # None: a handler set outside Python, which cannot be put back; the default then
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)

@@ -126,11 +126,11 @@ def test_usage_errors_exit_2_and_help_works(capsys: pytest.CaptureFixture[str]) 
         assert code == 0 and "Usage" in out
 
 
-@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm", "sigterm-job"])
 @pytest.mark.parametrize("runner", ["inline", "{type: processes, parallel: 2}", "{type: fused, population: 4}"])
 def test_ctrl_c_or_sigterm_leaves_a_resumable_study(in_tmp: Path, runner: str, stop: str) -> None:
-    # sigterm: as a job scheduler stops a job (Slurm signals all its processes, so the
-    # workers get it too); it is handled as Ctrl-C, with its own exit code, 128 + 15.
+    # SIGTERM is handled as Ctrl-C, with its own exit code, 128 + 15: sent to the tuner
+    # alone (kill PID), or to every process of the job, its workers too (Slurm does so).
     (in_tmp / "s.yaml").write_text(
         f"name: sigint\nseed: 1\ntrials: 200\nrunner: {runner}\ntrain: {{epochs: 600, hidden_units: 64, n_layers: 1}}\n"
         "search:\n  learning_rate: {type: float, low: 1.0e-3, high: 1.0e-2, scale: log}\n"
@@ -143,7 +143,7 @@ def test_ctrl_c_or_sigterm_leaves_a_resumable_study(in_tmp: Path, runner: str, s
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        start_new_session=stop == "sigterm",
+        start_new_session=stop == "sigterm-job",
     )
     try:
         # Ctrl-C while a trial is in the first third of its epochs, so one is surely
@@ -157,23 +157,27 @@ def test_ctrl_c_or_sigterm_leaves_a_resumable_study(in_tmp: Path, runner: str, s
             )
 
         wait_for_trials("sigint", "sqlite:///hyperlab.db", mid_run)
-        if stop == "sigterm":
+        if stop == "sigterm-job":
             os.killpg(proc.pid, signal.SIGTERM)
         else:
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(signal.SIGTERM if stop == "sigterm" else signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == (143 if stop == "sigterm" else 130), err
+    terminated = stop.startswith("sigterm")
+    assert proc.returncode == (143 if terminated else 130), err
     said = " ".join(err.split())
     assert "Run the same command again to resume" in said
-    assert ("Stopped (SIGTERM)." in said) == (stop == "sigterm")
+    assert ("Stopped (SIGTERM)." in said) == terminated
     trials = Study("sigint", storage="sqlite:///hyperlab.db").trials
     interrupted = [t for t in trials if t.state is TrialState.FAILED]
-    reasons = {"interrupted (KeyboardInterrupt)"}
-    if stop == "sigterm":  # a process worker's own SIGTERM, or the parent's Ctrl-C after it, whichever came first
-        reasons = {"interrupted (Terminated)"} | (reasons if "processes" in runner else set())
+    # A process worker marks its own trial, interrupted by the parent's SIGINT (and, for
+    # the job, by its own SIGTERM if that came first); the parent marks the others'.
+    if "processes" in runner:
+        reasons = {"interrupted (KeyboardInterrupt)"} | ({"interrupted (Terminated)"} if terminated else set())
+    else:
+        reasons = {f"interrupted ({'Terminated' if terminated else 'KeyboardInterrupt'})"}
     assert interrupted and {t.reason for t in interrupted} <= reasons, [t.reason for t in interrupted]
     assert interrupted and all(t.state in (TrialState.COMPLETE, TrialState.FAILED) for t in trials)
     started = len(trials)

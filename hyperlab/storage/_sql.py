@@ -296,20 +296,6 @@ def _discard(conn: Connection, *, close: bool) -> None:
             conn.invalidate()
 
 
-def _interrupt_behind(error: BaseException) -> BaseException | None:
-    """The KeyboardInterrupt or SystemExit that ``error`` was raised while handling, if
-    any: an interrupt must reach the runner as itself (it marks the trials interrupted
-    and exits), never as a storage error that fails one trial while the study goes on."""
-    seen: set[int] = set()
-    cause = error.__context__
-    while cause is not None and id(cause) not in seen:
-        if not isinstance(cause, Exception):
-            return cause
-        seen.add(id(cause))
-        cause = cause.__context__
-    return None
-
-
 class SQLStorage(Storage):
     """A store in any database SQLAlchemy reaches; tested on SQLite and PostgreSQL.
 
@@ -355,20 +341,24 @@ class SQLStorage(Storage):
     def _tx(self, write: bool = True) -> Iterator[Connection]:
         """One transaction: commits on success, rolls back and raises StorageError on failure."""
         engine = self._writer if write else self._engine
+        interrupt: BaseException | None = None
         try:
             with engine.begin() as conn:
                 try:
                     yield conn
                 except BaseException as e:
                     if not isinstance(e, Exception):
+                        interrupt = e
                         _discard(conn, close=not self._in_memory)
                     raise
         except IntegrityError:
             raise  # callers turn constraint violations into specific errors
         except SQLAlchemyError as e:
-            stop = _interrupt_behind(e)
-            if stop is not None:  # the error came from ending a transaction that Ctrl-C cut short
-                raise stop from None
+            # An error from ending a transaction that Ctrl-C cut short must not take the
+            # interrupt's place: the runners mark trials interrupted and stop on it, while
+            # a StorageError would fail one trial and the study would train on.
+            if interrupt is not None:
+                raise interrupt from None
             raise StorageError(f"Storage {self._safe_url()} failed; nothing was changed: {e}") from e
 
     def _safe_url(self) -> str:

@@ -28,6 +28,7 @@ import multiprocessing as mp
 import os
 import signal
 import traceback
+import weakref
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
@@ -62,6 +63,9 @@ class _Worker:
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(target=_serve, args=(child,), daemon=True, name="hyperlab-fused")
         self.process.start()
+        # It ignores SIGTERM, which multiprocessing sends its daemons at exit before it
+        # waits for them: a pool that was never closed would then hang the exit.
+        weakref.finalize(self, self.process.kill)
         child.close()
         self.data: Any = None  # the dataset this worker holds (kept alive here, compared by identity)
         self.ready = False  # it has said so

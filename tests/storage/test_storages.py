@@ -207,10 +207,11 @@ def test_an_interrupt_in_or_after_a_statement_leaves_the_store_usable(
     # it: `hyperlab tune` exited 2 with "cannot commit transaction - SQL statements in
     # progress").
     # The events: it can land while SQLAlchemy runs the statement, before or after the
-    # driver's call (a writer waiting for SQLite's lock is in there for a while). SQLAlchemy then counted the connection as
-    # lost and closed it: on SQLite the write lock stayed held (the next write waited
-    # out its 60 s timeout), and on both backends the interrupt came out as a
-    # StorageError, which failed the trial while `hyperlab tune` went on training.
+    # driver's call (a writer waiting for SQLite's lock is in there for a while).
+    # SQLAlchemy then counted the connection as lost and closed it: on SQLite the write
+    # lock stayed held (the next write waited out its 60 s timeout), and on both
+    # backends the interrupt came out as a StorageError, which failed the trial while
+    # `hyperlab tune` went on training.
     from hyperlab.storage import _sql
 
     if backend == "sqlite":

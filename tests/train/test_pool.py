@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +14,7 @@ from hyperlab.train import TrainConfig, load_dataset
 from hyperlab.train._plan import Bucket, deal, epoch_cost
 from hyperlab.train._pool import PoolError
 from hyperlab.train.fused import PopulationPool, population_plan, train_population
+from tests.helpers import PYTHON, python_env
 
 
 @pytest.fixture(scope="module")
@@ -197,3 +200,17 @@ def test_refill_misuse_is_named(digits) -> None:  # type: ignore[no-untyped-def]
         train_population(configs[:2], digits, device="cpu", more=lambda n: configs[1:], capacity=3)
     with pytest.raises(InvalidArgumentError, match="'capacity' parameter of train_population must be a positive"):
         train_population(configs, digits, device="cpu", more=lambda n: [], capacity=0)
+
+
+def test_a_pool_left_open_does_not_hang_the_exit(tmp_path: Path) -> None:
+    # Its workers ignore SIGTERM (the parent stops them; a job's SIGTERM reaches them
+    # too), and multiprocessing sends its daemons SIGTERM at exit, then waits for them.
+    script = tmp_path / "open_pool.py"
+    script.write_text(
+        "if __name__ == '__main__':\n"
+        "    from hyperlab.train.fused import PopulationPool\n"
+        "    pool = PopulationPool(2)\n"
+        "    pool.start()\n"
+    )
+    out = subprocess.run([PYTHON, str(script)], env=python_env(), capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
