@@ -156,7 +156,9 @@ def test_ctrl_c_or_sigterm_leaves_a_resumable_study(in_tmp: Path, runner: str, s
                 t.state is TrialState.RUNNING and 1 <= len(t.curve) <= 200 for t in ts
             )
 
-        wait_for_trials("sigint", "sqlite:///hyperlab.db", mid_run)
+        # Up to 300 s: on a loaded machine (another process spinning on one of 2 cores) a
+        # 600-epoch trial once took over 120 s, the default.
+        wait_for_trials("sigint", "sqlite:///hyperlab.db", mid_run, timeout=300)
         if stop == "sigterm-job":
             os.killpg(proc.pid, signal.SIGTERM)
         else:
