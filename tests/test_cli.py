@@ -144,6 +144,9 @@ def test_ctrl_c_or_sigterm_leaves_a_resumable_study(in_tmp: Path, runner: str, s
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=stop == "sigterm-job",
+        # Ctrl-C reaches a foreground command; one started in the background by a
+        # non-interactive shell (as pytest may be) inherits SIGINT ignored, and ignores it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         # Ctrl-C while a trial is in the first third of its epochs, so one is surely
