@@ -146,9 +146,9 @@ def run_one(study: Study, objective: Objective, trial: Trial) -> None:
         return
     except (KeyboardInterrupt, SystemExit) as e:
         if not trial.state.is_finished:
-            from hyperlab.study import INTERRUPTED
+            from hyperlab.study import interrupted
 
-            study.tell(trial, state=TrialState.FAILED, reason=f"{INTERRUPTED} ({type(e).__name__})")
+            study.tell(trial, state=TrialState.FAILED, reason=interrupted(e))
         raise
     except Exception as e:
         reason = "".join(traceback.format_exception(e)).rstrip()

@@ -28,12 +28,17 @@ from hyperlab.trial import Trial, TrialState
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Study", "Objective", "BudgetSpent", "WORKER_LOST", "INTERRUPTED"]
+__all__ = ["Study", "Objective", "BudgetSpent", "WORKER_LOST", "INTERRUPTED", "interrupted"]
 
 # Reasons of failures that are not the trial's fault: such trials are retried with the
 # same params (up to the study's ``retries``).
 WORKER_LOST = "worker lost"
 INTERRUPTED = "interrupted"
+
+
+def interrupted(stop: BaseException) -> str:
+    """The reason of a trial that ``stop`` (Ctrl-C, SIGTERM, an error of the runner) cut short."""
+    return f"{INTERRUPTED} ({type(stop).__name__})"
 
 
 class BudgetSpent(SearchExhausted):

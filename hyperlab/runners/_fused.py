@@ -202,7 +202,7 @@ class FusedRunner(Runner):
         policy: RunPolicy,
         deadline: float | None,
     ) -> None:
-        from hyperlab.study import INTERRUPTED
+        from hyperlab.study import interrupted
         from hyperlab.train._pool import PoolStartError
         from hyperlab.train.fused import FusedResult, train_population
         from hyperlab.train.hparams import TrainConfig
@@ -225,21 +225,22 @@ class FusedRunner(Runner):
                     beat.unwatch(trial.id)
             return configs
 
-        refilling = [True]  # until an ask fails
+        refilling = True  # until an ask fails
 
         def more(n: int) -> list[TrainConfig]:
             """New trials for the places members left (none after the deadline). If
             asking fails (the sampler, the store), the population trains on without
             new ones: its trials are not the error's victims; the next ask after the
             population raises it again if it persists."""
-            if not refilling[0] or (deadline is not None and time.monotonic() >= deadline):
+            nonlocal refilling
+            if not refilling or (deadline is not None and time.monotonic() >= deadline):
                 return []
             asked: list[Trial] = []
             try:
                 study.recover(policy.grace)
                 self._ask(study, policy, n, asked)
             except Exception as e:
-                refilling[0] = False
+                refilling = False
                 logger.warning("Refilling the fused population failed; it trains on: %s: %s", type(e).__name__, e)
             finally:  # with Ctrl-C too: the trials asked so far are told as interrupted below
                 owned.extend(asked)
@@ -280,7 +281,7 @@ class FusedRunner(Runner):
             # ``retries``), and the run stops.
             for trial in owned:
                 if not trial.state.is_finished:
-                    study.tell(trial, state=TrialState.FAILED, reason=f"{INTERRUPTED} ({type(e).__name__})")
+                    study.tell(trial, state=TrialState.FAILED, reason=interrupted(e))
             raise
         except Exception as e:
             reason = "".join(traceback.format_exception(e)).rstrip()

@@ -193,6 +193,8 @@ class ProcessRunner(Runner):
         policy: RunPolicy,
         on_poll: Callable[[Study], None] | None,
     ) -> None:
+        from hyperlab.study import WORKER_LOST, interrupted
+
         ctx = mp.get_context("spawn")  # fork would copy torch's threads and locks
         events = ctx.Queue()
         threads = max(1, (os.cpu_count() or 1) // self.parallel)
@@ -233,7 +235,9 @@ class ProcessRunner(Runner):
                     p.join()
                     if p.exitcode == 0:
                         continue
-                    self._fail_lost(study, running.pop(pid, None), pid, p.exitcode)
+                    number = running.pop(pid, None)
+                    if self._fail(study, number, f"{WORKER_LOST}: its process {pid} exited with code {p.exitcode}"):
+                        logger.warning("Trial %d lost its worker (process %d, exit code %s)", number, pid, p.exitcode)
                     if pid not in started_any:
                         failures += 1
                         if failures >= self.parallel and not started_any:
@@ -266,7 +270,10 @@ class ProcessRunner(Runner):
             # marked its trial: mark it here, so the next run re-runs it at once.
             drain()
             for pid in procs:
-                self._mark_interrupted(study, running.get(pid), e)
+                try:
+                    self._fail(study, running.get(pid), interrupted(e))
+                except Exception as told:  # the store: the trial is found later by its stale heartbeat
+                    logger.warning("Trial %s could not be marked interrupted: %s", running.get(pid), told)
             raise
         finally:
             events.close()
@@ -274,28 +281,12 @@ class ProcessRunner(Runner):
             on_poll(study)
 
     @staticmethod
-    def _mark_interrupted(study: Study, number: int | None, stop: BaseException) -> None:
-        from hyperlab.study import INTERRUPTED
-
+    def _fail(study: Study, number: int | None, reason: str) -> bool:
+        """Fail trial ``number`` if it still runs; whether it did."""
         if number is None:
-            return
+            return False
         try:
-            study.tell(number, state=TrialState.FAILED, reason=f"{INTERRUPTED} ({type(stop).__name__})")
-        except TrialFinishedError:
-            pass  # its worker marked it, or it had ended
-        except Exception as e:  # the store: the trial is found later by its stale heartbeat
-            logger.warning("Trial %d could not be marked interrupted: %s", number, e)
-
-    @staticmethod
-    def _fail_lost(study: Study, number: int | None, pid: int, code: int | None) -> None:
-        if number is None:
-            return
-        try:
-            study.tell(
-                number,
-                state=TrialState.FAILED,
-                reason=f"worker lost: its process {pid} exited with code {code}",
-            )
-            logger.warning("Trial %d lost its worker (process %d, exit code %s)", number, pid, code)
-        except TrialFinishedError:
-            pass  # it finished before the worker died
+            study.tell(number, state=TrialState.FAILED, reason=reason)
+        except TrialFinishedError:  # it ended, or its worker marked it, first
+            return False
+        return True

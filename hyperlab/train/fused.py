@@ -821,13 +821,13 @@ class _Intake:
         if self.more is None or free < self.at or len(self.judge.done) == self.dry:
             return []
         configs = list(self.more(free))
-        # none to give: ask again only once another member has left (in a run's tail,
-        # when the budget is spent, not after every epoch)
-        self.dry = len(self.judge.done) if not configs else -1
         if len(configs) > free:
             raise InvalidArgumentError(
                 f"train_population's 'more' was asked for at most {free} configs and gave {len(configs)}."
             )
+        # none to give: ask again only once another member has left (in a run's tail,
+        # when the budget is spent, not after every epoch)
+        self.dry = len(self.judge.done) if not configs else -1
         for c in configs:
             c.check()
         base = len(self.judge.configs)
