@@ -13,6 +13,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from hyperlab._workers import worker_attrs
 from hyperlab.errors import InvalidArgumentError
 from hyperlab.samplers import SearchExhausted
 from hyperlab.trial import Trial, TrialDiverged, TrialPruned, TrialState
@@ -92,7 +93,7 @@ def run_trials(
             if timeout is not None and time.monotonic() - start >= timeout:
                 break
             if grace is not None:
-                study.recover(grace)
+                study.recover(grace, exited=done == 0)
             trial = next_trial(study, max_trials=max_trials, retries=retries)
             if trial is None:
                 break
@@ -112,18 +113,20 @@ def run_trials(
 
 
 def next_trial(study: Study, *, max_trials: int | None, retries: int) -> Trial | None:
-    """A retry of a lost trial if one is waiting, else a new trial within the budget."""
+    """A retry of a lost trial if one is waiting, else a new trial within the budget;
+    either names this process as its worker (see :mod:`hyperlab._workers`)."""
     from hyperlab.study import BudgetSpent
 
+    worker = worker_attrs()
     for lost in study.retry_candidates(retries):
         try:
-            trial = study.ask(lost.params, retry_of=lost.id)
+            trial = study._ask(lost.params, retry_of=lost.id, system_attrs=worker)
         except BudgetSpent:
             continue  # another worker claimed it first
         logger.info("Study '%s': trial %d retries lost trial %d", study.name, trial.id, lost.id)
         return trial
     try:
-        return study.ask(max_trials=max_trials)
+        return study._ask(max_trials=max_trials, system_attrs=worker)
     except SearchExhausted as e:
         logger.info("Study '%s': %s", study.name, e)
         return None

@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from hyperlab._attrs import OverlayAttrs, StudyAttrs
+from hyperlab._workers import worker_exited
 from hyperlab.errors import (
     InvalidArgumentError,
     NoCompletedTrialError,
     StudyMismatchError,
+    TrialFinishedError,
     UnknownStudyError,
     UnknownTrialError,
 )
@@ -221,6 +223,18 @@ class Study:
                 claimed by another worker.
             InvalidParamsError: ``params`` is not a point of the space.
         """
+        return self._ask(params, max_trials=max_trials, retry_of=retry_of)
+
+    def _ask(
+        self,
+        params: Mapping[str, Any] | None = None,
+        *,
+        max_trials: int | None = None,
+        retry_of: int | None = None,
+        system_attrs: Mapping[str, Any] | None = None,
+    ) -> Trial:
+        """:meth:`ask`, storing ``system_attrs`` with the new trial (the loops that run
+        their trials name the worker, see :mod:`hyperlab._workers`)."""
         if params is not None:
             self.space.validate(params)
             fixed = dict(params)
@@ -255,7 +269,7 @@ class Study:
 
         started = self._clock()
         created = self.storage.create_trial(
-            self._study_id, make, started=started, retry_of=retry_of, max_trials=max_trials
+            self._study_id, make, started=started, retry_of=retry_of, max_trials=max_trials, system_attrs=system_attrs
         )
         if created is None:
             if retry_of is not None:
@@ -264,7 +278,15 @@ class Study:
         number, chosen = created
         for key, value in pending.items():
             self.attrs[key] = value
-        return Trial(number, chosen, started=started, retry_of=retry_of, heartbeat=started, _study=self)
+        return Trial(
+            number,
+            chosen,
+            started=started,
+            retry_of=retry_of,
+            heartbeat=started,
+            system_attrs=dict(system_attrs or {}),
+            _study=self,
+        )
 
     def _judge(self, trial: Trial, step: int, metrics: Mapping[str, float]) -> tuple[TrialState, str] | None:
         """After a stored report: the state the trial should end in now, or None to go on."""
@@ -414,11 +436,28 @@ class Study:
             grace=grace,
         )
 
-    def recover(self, grace: float) -> list[int]:
-        """Fail the running trials whose worker has shown no heartbeat for ``grace``
-        seconds (a killed process, a lost machine); returns their ids."""
+    def recover(self, grace: float, *, exited: bool = False) -> list[int]:
+        """Fail the running trials whose worker was lost: those that have shown no
+        heartbeat for ``grace`` seconds (a killed process, a lost machine), and with
+        ``exited``, at once, those whose worker ran on this machine and has exited (a
+        killed tuner's, see :mod:`hyperlab._workers`). Returns their ids.
+
+        The runners check ``exited`` when they start, as a resumed study begins: while
+        they run, they fail the trials of their own workers that die with the exit
+        code, and another tuner's are found by their heartbeats."""
+        lost = []
+        if exited:
+            for t in self.get_trials((TrialState.RUNNING,)):
+                if not worker_exited(t.system_attrs):
+                    continue
+                reason = f"{WORKER_LOST}: its process ({t.system_attrs.get('worker')}) has exited"
+                try:
+                    self.tell(t.id, state=TrialState.FAILED, reason=reason)
+                except TrialFinishedError:  # another tuner failed it first
+                    continue
+                lost.append(t.id)
         now = self._clock()
-        lost = self.storage.fail_stale(
+        lost += self.storage.fail_stale(
             self._study_id,
             deadline=now - grace,
             now=now,
@@ -426,7 +465,7 @@ class Study:
         )
         for number in lost:
             logger.warning("Study '%s': trial %d lost its worker; marked failed", self.name, number)
-        return lost
+        return sorted(lost)
 
     def retry_candidates(self, retries: int) -> list[Trial]:
         """Failed trials that were not their own fault (worker lost, interrupted), not yet

@@ -150,6 +150,7 @@ class FusedRunner(Runner):
         try:
             if pool is not None and work_left(study, policy):
                 pool.start()  # before any trial is asked: workers that cannot start cost no trial
+            study.recover(policy.grace, exited=True)  # trials of an earlier tuner on this machine, killed
             while True:
                 study.recover(policy.grace)
                 if deadline is not None and time.monotonic() >= deadline:

@@ -76,10 +76,7 @@ def run_worker(
         sys.modules["torch"].set_num_threads(threads)
     pid = os.getpid()
 
-    def tracked(trial: Any) -> Any:
-        attrs = {**trial.system_attrs, "worker": f"{os.uname().nodename}:{pid}"}
-        study.storage.set_system_attrs(study._study_id, trial.id, attrs)
-        trial.system_attrs = attrs
+    def tracked(trial: Any) -> Any:  # the trial names this process as its worker (see next_trial)
         if events is not None:
             events.put((pid, trial.id))
         return objective(trial)
@@ -182,7 +179,7 @@ class ProcessRunner(Runner):
         settings = worker_settings(study)
         with tempfile.TemporaryDirectory(prefix="hyperlab-") as folder:
             factory = _store_factory(make_objective, folder)
-            study.recover(policy.grace)  # trials orphaned by an earlier, killed tuner
+            study.recover(policy.grace, exited=True)  # trials orphaned by an earlier, killed tuner
             self._run(study, factory, settings, policy, on_poll)
 
     def _run(

@@ -72,7 +72,7 @@ class RayRunner(Runner):
     ) -> None:
         ray = _ray()
         settings = worker_settings(study)
-        study.recover(policy.grace)
+        study.recover(policy.grace, exited=True)
         started_here = not ray.is_initialized()
         if started_here:
             if self.address is None:

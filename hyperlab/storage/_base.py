@@ -87,8 +87,10 @@ class Storage(ABC):
         parent_id: int | None = None,
         retry_of: int | None = None,
         max_trials: int | None = None,
+        system_attrs: Mapping[str, Any] | None = None,
     ) -> tuple[int, dict[str, Any]] | None:
-        """Give out the next trial number and store a RUNNING trial with its params.
+        """Give out the next trial number and store a RUNNING trial with its params
+        (and ``system_attrs``, hyperlab's notes on it: the worker that claimed it).
 
         ``make_params(number)`` is called once the number is reserved, so a sampler can
         seed itself from the number: the same study seed gives trial n the same params

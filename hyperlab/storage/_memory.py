@@ -85,6 +85,7 @@ class MemoryStorage(Storage):
         parent_id: int | None = None,
         retry_of: int | None = None,
         max_trials: int | None = None,
+        system_attrs: Mapping[str, Any] | None = None,
     ) -> tuple[int, dict[str, Any]] | None:
         with self._lock:
             trials = self._trials[study_id]
@@ -103,6 +104,7 @@ class MemoryStorage(Storage):
                     parent_id=parent_id,
                     retry_of=retry_of,
                     heartbeat=started,
+                    system_attrs=copy.deepcopy(dict(system_attrs or {})),
                 )
             )
             return number, params

@@ -470,6 +470,7 @@ class SQLStorage(Storage):
         parent_id: int | None = None,
         retry_of: int | None = None,
         max_trials: int | None = None,
+        system_attrs: Mapping[str, Any] | None = None,
     ) -> tuple[int, dict[str, Any]] | None:
         try:
             with self._tx() as conn:
@@ -492,7 +493,7 @@ class SQLStorage(Storage):
                     parent_id=parent_id,
                     user_attrs="{}",
                     heartbeat=started,
-                    system_attrs="{}",
+                    system_attrs=_dumps(dict(system_attrs or {})),
                     retry_of=retry_of,
                 )
         except IntegrityError:

@@ -195,10 +195,14 @@ class StorageContract:
         sid = _study(storage)
         for _ in range(3):
             _trial(storage, sid)
+        worker = {"worker": "host:1", "worker_id": "boot/4/1/99"}
+        assert storage.create_trial(sid, lambda n: {"lr": 0.5}, started=0.0, system_attrs=worker) == (3, {"lr": 0.5})
+        assert storage.get_trial(sid, 3).system_attrs == worker  # stored with the trial, in one step
+        storage.finish_trial(sid, 3, state=TrialState.FAILED, value=None, reason="gone", ended=1.0)
         storage.set_system_attrs(sid, 1, {"asha": {"rungs": {"0": 0.5}}})
-        assert storage.get_system_attrs(sid) == {0: {}, 1: {"asha": {"rungs": {"0": 0.5}}}, 2: {}}
+        assert storage.get_system_attrs(sid) == {0: {}, 1: {"asha": {"rungs": {"0": 0.5}}}, 2: {}, 3: worker}
         assert storage.get_trial(sid, 1).system_attrs == {"asha": {"rungs": {"0": 0.5}}}
-        assert [t.id for t in storage.get_trials(sid, from_number=1)] == [1, 2]
+        assert [t.id for t in storage.get_trials(sid, from_number=1)] == [1, 2, 3]
         storage.finish_trial(sid, 1, state=TrialState.PRUNED, value=None, reason="rung 0", ended=9.0)
         with pytest.raises(TrialFinishedError):
             storage.set_system_attrs(sid, 1, {})
