@@ -126,11 +126,14 @@ def test_usage_errors_exit_2_and_help_works(capsys: pytest.CaptureFixture[str]) 
         assert code == 0 and "Usage" in out
 
 
-@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm", "sigterm-job"])
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm", "sigterm-job", "sigkill-job"])
 @pytest.mark.parametrize("runner", ["inline", "{type: processes, parallel: 2}", "{type: fused, population: 4}"])
 def test_ctrl_c_or_sigterm_leaves_a_resumable_study(in_tmp: Path, runner: str, stop: str) -> None:
     # SIGTERM is handled as Ctrl-C, with its own exit code, 128 + 15: sent to the tuner
     # alone (kill PID), or to every process of the job, its workers too (Slurm does so).
+    # SIGKILL (the out-of-memory killer, a scheduler past its grace) stops every process
+    # of the job at once: the trials are left running, and the next run finds that
+    # their workers have exited and re-runs them at once, without waiting out the grace.
     (in_tmp / "s.yaml").write_text(
         f"name: sigint\nseed: 1\ntrials: 200\nrunner: {runner}\ntrain: {{epochs: 600, hidden_units: 64, n_layers: 1}}\n"
         "search:\n  learning_rate: {type: float, low: 1.0e-3, high: 1.0e-2, scale: log}\n"
@@ -143,7 +146,7 @@ def test_ctrl_c_or_sigterm_leaves_a_resumable_study(in_tmp: Path, runner: str, s
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        start_new_session=stop == "sigterm-job",
+        start_new_session=stop.endswith("-job"),
         # Ctrl-C reaches a foreground command; one started in the background by a
         # non-interactive shell (as pytest may be) inherits SIGINT ignored, and ignores it.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
@@ -162,29 +165,34 @@ def test_ctrl_c_or_sigterm_leaves_a_resumable_study(in_tmp: Path, runner: str, s
         # Up to 300 s: on a loaded machine (another process spinning on one of 2 cores) a
         # 600-epoch trial once took over 120 s, the default.
         wait_for_trials("sigint", "sqlite:///hyperlab.db", mid_run, timeout=300)
-        if stop == "sigterm-job":
-            os.killpg(proc.pid, signal.SIGTERM)
+        if stop.endswith("-job"):
+            os.killpg(proc.pid, signal.SIGKILL if stop == "sigkill-job" else signal.SIGTERM)
         else:
             proc.send_signal(signal.SIGTERM if stop == "sigterm" else signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
-    terminated = stop.startswith("sigterm")
-    assert proc.returncode == (143 if terminated else 130), err
-    said = " ".join(err.split())
-    assert "Run the same command again to resume" in said
-    assert ("Stopped (SIGTERM)." in said) == terminated
     trials = Study("sigint", storage="sqlite:///hyperlab.db").trials
-    interrupted = [t for t in trials if t.state is TrialState.FAILED]
-    # A process worker marks its own trial, interrupted by the parent's SIGINT (and, for
-    # the job, by its own SIGTERM if that came first); the parent marks the others'.
-    if "processes" in runner:
-        reasons = {"interrupted (KeyboardInterrupt)"} | ({"interrupted (Terminated)"} if terminated else set())
+    if stop == "sigkill-job":
+        assert proc.returncode == -signal.SIGKILL
+        interrupted = [t for t in trials if t.state is TrialState.RUNNING]
+        assert interrupted and all(t.state in (TrialState.COMPLETE, TrialState.RUNNING) for t in trials)
     else:
-        reasons = {f"interrupted ({'Terminated' if terminated else 'KeyboardInterrupt'})"}
-    assert interrupted and {t.reason for t in interrupted} <= reasons, [t.reason for t in interrupted]
-    assert interrupted and all(t.state in (TrialState.COMPLETE, TrialState.FAILED) for t in trials)
+        terminated = stop.startswith("sigterm")
+        assert proc.returncode == (143 if terminated else 130), err
+        said = " ".join(err.split())
+        assert "Run the same command again to resume" in said
+        assert ("Stopped (SIGTERM)." in said) == terminated
+        interrupted = [t for t in trials if t.state is TrialState.FAILED]
+        # A process worker marks its own trial, interrupted by the parent's SIGINT (and, for
+        # the job, by its own SIGTERM if that came first); the parent marks the others'.
+        if "processes" in runner:
+            reasons = {"interrupted (KeyboardInterrupt)"} | ({"interrupted (Terminated)"} if terminated else set())
+        else:
+            reasons = {f"interrupted ({'Terminated' if terminated else 'KeyboardInterrupt'})"}
+        assert interrupted and {t.reason for t in interrupted} <= reasons, [t.reason for t in interrupted]
+        assert interrupted and all(t.state in (TrialState.COMPLETE, TrialState.FAILED) for t in trials)
     started = len(trials)
     # Re-running resumes the same study: the interrupted trial runs again with its params
     # (a retry, which the budget does not count), nothing else starts.
@@ -201,6 +209,9 @@ def test_ctrl_c_or_sigterm_leaves_a_resumable_study(in_tmp: Path, runner: str, s
     after = Study("sigint", storage="sqlite:///hyperlab.db").trials
     assert len(after) == started + len(interrupted)
     for lost in interrupted:
+        if stop == "sigkill-job":  # not after the grace (60 s): "no heartbeat for 60 s" would say so
+            worker = lost.system_attrs["worker"]
+            assert after[lost.id].reason == f"worker lost: its process ({worker}) has exited"
         retry = next(t for t in after if t.retry_of == lost.id)
         assert retry.state is TrialState.COMPLETE and retry.params == lost.params
 
