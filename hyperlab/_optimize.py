@@ -6,6 +6,7 @@ class stays the vocabulary of ask / tell and the loop's policies live here.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -14,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from hyperlab._workers import worker_attrs
-from hyperlab.errors import InvalidArgumentError
+from hyperlab.errors import InvalidArgumentError, TrialFinishedError
 from hyperlab.samplers import SearchExhausted
 from hyperlab.trial import Trial, TrialDiverged, TrialPruned, TrialState
 
@@ -77,7 +78,12 @@ def run_trials(
     retries: int = 0,
     heartbeat: float | None = None,
     grace: float | None = None,
+    check_exited: bool = True,
 ) -> None:
+    """The loop of :meth:`Study.optimize`. With ``grace``, lost trials are failed before
+    each new trial; before the first, with ``check_exited``, also those whose worker on
+    this machine has exited (see :mod:`hyperlab._workers`). A runner's workers leave that
+    check to the runner, which made it before starting them."""
     for name, value in (("n_trials", n_trials), ("max_trials", max_trials), ("retries", retries)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise InvalidArgumentError(f"The '{name}' parameter must be a non-negative integer. Got {value!r} instead.")
@@ -93,7 +99,7 @@ def run_trials(
             if timeout is not None and time.monotonic() - start >= timeout:
                 break
             if grace is not None:
-                study.recover(grace, exited=done == 0)
+                study.recover(grace, exited=check_exited and done == 0)
             trial = next_trial(study, max_trials=max_trials, retries=retries)
             if trial is None:
                 break
@@ -133,7 +139,18 @@ def next_trial(study: Study, *, max_trials: int | None, retries: int) -> Trial |
 
 
 def run_one(study: Study, objective: Objective, trial: Trial) -> None:
-    """Run the objective on one trial and tell the study how it ended."""
+    """Run the objective on one trial and tell the study how it ended.
+
+    If another process ended the trial meanwhile (it found the trial lost: a heartbeat
+    that stalled past the grace), its reports and this tell are refused: the result
+    is dropped with a warning, and the loop goes on (the retry runs it again)."""
+    try:
+        _run_one(study, objective, trial)
+    except TrialFinishedError as e:
+        logger.warning("Trial %d was ended by another process; its result is dropped: %s", trial.id, e)
+
+
+def _run_one(study: Study, objective: Objective, trial: Trial) -> None:
     try:
         value = objective(trial)
     except TrialPruned as e:
@@ -151,9 +168,12 @@ def run_one(study: Study, objective: Objective, trial: Trial) -> None:
         if not trial.state.is_finished:
             from hyperlab.study import interrupted
 
-            study.tell(trial, state=TrialState.FAILED, reason=interrupted(e))
+            with contextlib.suppress(TrialFinishedError):  # the interrupt goes on either way
+                study.tell(trial, state=TrialState.FAILED, reason=interrupted(e))
         raise
     except Exception as e:
+        if isinstance(e, TrialFinishedError) and study.trial(trial.id).state.is_finished:
+            raise  # a report refused: the trial was ended elsewhere (see run_one)
         reason = "".join(traceback.format_exception(e)).rstrip()
         logger.warning("Trial %d failed: %s: %s", trial.id, type(e).__name__, e)
         if not trial.state.is_finished:

@@ -2,20 +2,29 @@
 
 The loops that run trials themselves (``Study.optimize``, the workers of the process
 and Ray runners, the fused runner) record on each trial they claim the process that
-runs it, as system attributes: ``worker`` (``host:pid``, for people) and ``worker_id``
-(the machine's boot, the pid namespace, the pid and the process's start time).
+runs it, as system attributes: ``worker`` (``host:pid``, for people) and
+``worker_process`` (what tells that process apart from any other: the host, the
+machine's boot, the pid and time namespaces, the pid and the process's start time).
 
 A tuner killed outright (SIGKILL, the out-of-memory killer) leaves its trials running
 in the store. Their heartbeats stop, and the next run fails them as lost after the
-grace period. When the next run starts on the same machine it can tell at once: the
-process a trial names is gone, or its pid now belongs to a process that started at
-another time. Only a process this one can see is judged so: the same boot of the same
-machine and the same pid namespace (a container sees its own). A worker elsewhere, or
-a platform without ``/proc``, is left to its heartbeat.
+grace period. When the next run starts where it can see the killed run's processes,
+it can tell at once: no process has the pid a trial names, or the one that has it
+started at another time. Only then is a worker judged to have exited. Anything
+uncertain leaves the trial to its heartbeat:
+
+* a worker on another host, another boot, or in another pid or time namespace (a
+  container sees its own processes; a time namespace shifts start times);
+* a process this one may not inspect (``/proc`` mounted with ``hidepid``: it exists,
+  whoever owns it);
+* a zombie (exited, not yet reaped): its parent is alive and reports how it ended, as
+  the process runner fails its dead workers' trials with their exit code;
+* a platform without ``/proc``.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 from collections.abc import Mapping
@@ -26,53 +35,58 @@ __all__ = ["worker_attrs", "worker_exited"]
 
 
 @functools.cache
-def _here() -> str | None:
-    """This machine's boot and this process's pid namespace, or None without /proc."""
+def _here() -> dict[str, Any] | None:
+    """Where this process runs: host, boot and namespaces; None without a /proc that
+    shows this process's own pid namespace."""
     try:
+        if os.readlink("/proc/self") != str(os.getpid()):  # a /proc of another pid namespace
+            return None
         boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-        namespace = os.stat("/proc/self/ns/pid").st_ino
+        namespaces = [os.stat("/proc/self/ns/pid").st_ino]
+        if os.path.exists("/proc/self/ns/time"):  # Linux >= 5.6
+            namespaces.append(os.stat("/proc/self/ns/time").st_ino)
     except OSError:
         return None
-    return f"{boot}/{namespace}"
+    return {"host": os.uname().nodename, "boot": boot, "namespaces": namespaces}
 
 
-def _started(pid: int) -> str | None:
-    """When process ``pid`` started (clock ticks after boot), or None if it has exited.
-
-    A zombie (exited, not yet reaped) of another parent counts as exited. A zombie
-    child of this process does not: this process reaps it and reports how it ended
-    (the process runner fails its trial with the exit code)."""
+def _start(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks after boot), from /proc; None where it
+    cannot be read."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     # The command name (field 2) may hold spaces and parentheses: count from its end.
     fields = stat[stat.rindex(")") + 2 :].split()
-    state, parent, start = fields[0], fields[1], fields[19]  # fields 3, 4 and 22 of proc(5)
-    if state in ("Z", "X") and parent != str(os.getpid()):
-        return None
-    return start
+    return fields[19]  # field 22 of proc(5)
 
 
-def worker_attrs() -> dict[str, str]:
+def worker_attrs() -> dict[str, Any]:
     """The system attributes naming this process as a trial's worker."""
     pid = os.getpid()
-    attrs = {"worker": f"{os.uname().nodename}:{pid}"}
-    here, start = _here(), _started(pid)
+    attrs: dict[str, Any] = {"worker": f"{os.uname().nodename}:{pid}"}
+    here, start = _here(), _start(pid)
     if here is not None and start is not None:
-        attrs["worker_id"] = f"{here}/{pid}/{start}"
+        attrs["worker_process"] = {**here, "pid": pid, "start": start}
     return attrs
 
 
 def worker_exited(attrs: Mapping[str, Any]) -> bool:
-    """Whether the worker a trial's system attributes name has certainly exited: it ran
-    where this process can see, and its process is gone. False when unsure."""
-    recorded = attrs.get("worker_id")
-    here = _here()
-    if not isinstance(recorded, str) or here is None:
+    """Whether the worker a trial's system attributes name has certainly exited (see
+    the module's docstring); False when unsure."""
+    recorded, here = attrs.get("worker_process"), _here()
+    if not isinstance(recorded, dict) or here is None or any(recorded.get(k) != v for k, v in here.items()):
         return False
-    where, _, rest = recorded.rpartition("/")  # boot/namespace/pid, start
-    machine, _, pid = where.rpartition("/")
-    if machine != here or not pid.isdigit():
+    pid = recorded.get("pid")
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
         return False
-    return _started(int(pid)) != rest
+    try:
+        os.kill(pid, 0)  # signal 0: is there such a process (whoever owns it)?
+    except OSError as e:
+        return e.errno == errno.ESRCH
+    start = _start(pid)
+    if start is None:  # hidden from us: it exists
+        return False
+    # The same start: the worker itself, alive, or a zombie whose parent will report it.
+    return start != recorded.get("start")

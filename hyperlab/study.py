@@ -268,8 +268,10 @@ class Study:
                 return self.space.from_unit(self.sampler.suggest(ctx))
 
         started = self._clock()
+        # system_attrs only when there are some: a store written before it existed still serves ask()
+        extra: dict[str, Any] = {"system_attrs": system_attrs} if system_attrs else {}
         created = self.storage.create_trial(
-            self._study_id, make, started=started, retry_of=retry_of, max_trials=max_trials, system_attrs=system_attrs
+            self._study_id, make, started=started, retry_of=retry_of, max_trials=max_trials, **extra
         )
         if created is None:
             if retry_of is not None:
@@ -420,7 +422,10 @@ class Study:
                 again with the same params.
             heartbeat: seconds between heartbeats of the running trial.
             grace: a running trial with no heartbeat for this long is failed as lost
-                (and retried); checked before every new trial.
+                (and retried); checked before every new trial. Before the first, the
+                running trials whose worker ran on this machine and has exited (a
+                killed tuner's) are failed at once; each trial names its worker (see
+                :mod:`hyperlab._workers`). Without ``grace``, neither is checked.
         """
         from hyperlab._optimize import run_trials
 

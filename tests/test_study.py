@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hyperlab import Choice, Float, Int, Space, Study, TrialPruned, TrialState
+from hyperlab import Choice, Float, Int, Space, Study, Trial, TrialPruned, TrialState
 from hyperlab.errors import (
     InvalidArgumentError,
     InvalidParamsError,
@@ -145,6 +145,35 @@ def test_keyboard_interrupt_marks_trial_and_propagates() -> None:
     with pytest.raises(KeyboardInterrupt):
         study.optimize(objective, n_trials=5)
     assert [(t.state, t.reason) for t in study.trials] == [(TrialState.FAILED, "interrupted (KeyboardInterrupt)")]
+
+
+def test_a_trial_ended_elsewhere_mid_run_is_dropped_and_the_loop_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another tuner may fail a running trial as lost (its heartbeat stalled past the
+    grace): its reports and tell are then refused, and the loop goes on."""
+    url = f"sqlite:///{tmp_path / 'e.db'}"
+    study = Study("e", Space(x=Float(0.0, 1.0)), storage=url, metric="loss", seed=0)
+    other = Study("e", storage=url)
+
+    def objective(trial: Trial) -> float:
+        if trial.id == 0:
+            other.tell(trial.id, state=TrialState.FAILED, reason="worker lost: found by another tuner")
+        trial.report(0, loss=trial.params["x"])
+        return trial.params["x"]
+
+    study.optimize(objective, n_trials=2)
+    first, second = study.trials
+    assert first.state is TrialState.FAILED and first.reason == "worker lost: found by another tuner"
+    assert second.state is TrialState.COMPLETE and second.value == second.params["x"]
+    assert "Trial 0 was ended by another process; its result is dropped" in caplog.text
+
+    def interrupted(trial: Trial) -> float:
+        other.tell(trial.id, state=TrialState.FAILED, reason="worker lost: found by another tuner")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # the interrupt is not lost to the refused tell
+        study.optimize(interrupted, n_trials=1)
 
 
 def test_best_trial_maximize_and_empty() -> None:

@@ -39,38 +39,72 @@ def test_this_process_is_named_and_alive() -> None:
 
 
 def test_an_exited_process_is_found_exited() -> None:
-    done = subprocess.run([PYTHON, "-c", ATTRS], env=python_env(), capture_output=True, text=True, check=True)
-    assert worker_exited(json.loads(done.stdout))
+    assert worker_exited(_exited_attrs())
+
+
+def _exited_attrs(code: str = "") -> dict[str, Any]:
+    """The worker attributes of a process that ran ``code`` and has exited."""
+    done = subprocess.run([PYTHON, "-c", code + ATTRS], env=python_env(), capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
 
 
 def test_a_reused_pid_is_another_process() -> None:
     attrs = worker_attrs()
-    boot, namespace, pid, _start = attrs["worker_id"].split("/")
-    assert worker_exited({"worker_id": f"{boot}/{namespace}/{pid}/0"})  # this pid, started at another time
+    assert worker_exited({"worker_process": {**attrs["worker_process"], "start": "0"}})  # this pid, another start
 
 
 @pytest.mark.parametrize(
-    "recorded",
+    "change",
     [
-        None,  # recorded by a platform without /proc
-        "another-boot/{namespace}/{pid}/1",  # another machine, or this one before a reboot
-        "{boot}/1/{pid}/1",  # another pid namespace (a container)
-        "{boot}/{namespace}/not-a-pid/1",
-        "garbage",
+        {"host": "another-host"},  # a cloned machine can share the boot id and namespace numbers
+        {"boot": "another-boot"},  # another machine, or this one before a reboot
+        {"namespaces": [1, 2]},  # another pid or time namespace (a container)
+        {"pid": "12"},
+        {"pid": True},
+        {"pid": -1},
     ],
 )
-def test_a_process_out_of_sight_is_not_judged(recorded: str | None) -> None:
-    done = subprocess.run([PYTHON, "-c", ATTRS], env=python_env(), capture_output=True, text=True, check=True)
-    boot, namespace, pid, _ = json.loads(done.stdout)["worker_id"].split("/")  # an exited process
-    attrs: dict[str, Any] = {"worker": "elsewhere:1"}
-    if recorded is not None:
-        attrs["worker_id"] = recorded.format(boot=boot, namespace=namespace, pid=pid)
+def test_a_process_out_of_sight_is_not_judged(change: dict[str, Any]) -> None:
+    attrs = _exited_attrs()
+    assert worker_exited(attrs)
+    assert not worker_exited({"worker_process": {**attrs["worker_process"], **change}})
+    assert not worker_exited({"worker": attrs["worker"]})  # recorded where there is no /proc
+    assert not worker_exited({"worker_process": "garbage"})
+
+
+def test_a_process_hidden_by_hidepid_is_alive(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With /proc mounted hidepid=1 or 2, another user's process cannot be read, or is
+    not listed at all; signal 0 still finds it (EPERM: it exists, not ours)."""
+    import hyperlab._workers as workers
+
+    attrs = _exited_attrs()
+    alive = {"worker_process": {**attrs["worker_process"], "pid": 1, "start": "-1"}}  # pid 1 always exists
+    assert worker_exited(alive)  # pid 1 is another process than the one recorded
+    monkeypatch.setattr(workers, "_start", lambda pid: None)  # its /proc entry hidden
+    assert not worker_exited(alive)
+
+    def not_ours(pid: int, signal: int) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(workers.os, "kill", not_ours)
     assert not worker_exited(attrs)
 
 
-def test_a_zombie_child_is_left_to_its_parent_which_reaps_it() -> None:
-    """This process's exited child, not yet reaped, is not judged: this process reaps it
-    and reports how it ended (the process runner fails its trial with the exit code)."""
+def test_a_command_name_with_parentheses_and_spaces() -> None:
+    odd = "import pathlib; pathlib.Path('/proc/self/comm').write_text('py) (x Z 1');"
+    child = subprocess.Popen([PYTHON, "-c", odd + ATTRS + "; input()"], env=python_env(), stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert child.stdout is not None and child.stdin is not None
+    attrs = json.loads(child.stdout.readline())
+    assert Path(f"/proc/{child.pid}/comm").read_text().strip() == "py) (x Z 1"
+    assert attrs["worker_process"]["start"].isdigit() and not worker_exited(attrs)
+    child.communicate("\n")
+    assert worker_exited(attrs)
+
+
+def test_a_zombie_is_left_to_its_parent() -> None:
+    """An exited process not yet reaped is not judged: its parent is alive and reports
+    how it ended (the process runner fails its trial with the exit code)."""
     child = subprocess.Popen([PYTHON, "-c", ATTRS], env=python_env(), stdout=subprocess.PIPE, text=True)
     assert child.stdout is not None
     attrs = json.loads(child.stdout.readline())
@@ -78,9 +112,7 @@ def test_a_zombie_child_is_left_to_its_parent_which_reaps_it() -> None:
     assert not worker_exited(attrs)
     child.wait()
     assert worker_exited(attrs)
-
-
-def test_a_zombie_of_another_parent_has_exited() -> None:
+    # the same for another parent's zombie
     parent_code = (
         "import subprocess, sys, time\n"
         f"child = subprocess.Popen([sys.executable, '-c', {ATTRS!r}], stdout=subprocess.PIPE, text=True)\n"
@@ -91,11 +123,15 @@ def test_a_zombie_of_another_parent_has_exited() -> None:
     try:
         assert parent.stdout is not None
         attrs = json.loads(parent.stdout.readline())
-        _wait_for_zombie(int(attrs["worker"].rsplit(":", 1)[1]))
-        assert worker_exited(attrs)
+        _wait_for_zombie(attrs["worker_process"]["pid"])
+        assert not worker_exited(attrs)
     finally:
         parent.kill()
         parent.wait()
+    deadline = time.monotonic() + 30
+    while not worker_exited(attrs):  # reaped once its parent is gone
+        assert time.monotonic() < deadline, "the orphaned zombie was not reaped"
+        time.sleep(0.05)
 
 
 def test_recover_fails_the_trials_of_exited_workers_at_once(tmp_path: Path) -> None:
@@ -107,11 +143,11 @@ def test_recover_fails_the_trials_of_exited_workers_at_once(tmp_path: Path) -> N
         seed=0,
         clock=lambda: time.time() + later[0],
     )
-    done = subprocess.run([PYTHON, "-c", ATTRS], env=python_env(), capture_output=True, text=True, check=True)
-    exited = json.loads(done.stdout)
+    exited = _exited_attrs()
     orphan = study._ask(system_attrs=exited)
     mine = study._ask(system_attrs=worker_attrs())
-    elsewhere = study._ask(system_attrs={"worker": "other-host:7", "worker_id": "another-boot/1/7/1"})
+    other = {**exited["worker_process"], "host": "other-host"}
+    elsewhere = study._ask(system_attrs={"worker": "other-host:7", "worker_process": other})
     unnamed = study.ask()  # asked by hand (ask/tell): no worker is named, its heartbeat decides
 
     assert study.recover(600.0) == []  # the heartbeat rule alone: all are fresh
@@ -139,7 +175,7 @@ def test_optimize_names_its_worker_and_a_resumed_run_retries_the_orphan_at_once(
     assert died.returncode == 9, died.stderr
     study = Study("o", storage=url)
     (orphan,) = study.trials
-    assert orphan.state is TrialState.RUNNING and set(orphan.system_attrs) == {"worker", "worker_id"}
+    assert orphan.state is TrialState.RUNNING and set(orphan.system_attrs) == {"worker", "worker_process"}
 
     seen: list[float] = []
     study.optimize(lambda t: seen.append(t.params["x"]) or 1.0, n_trials=1, retries=1, grace=600)

@@ -66,6 +66,7 @@ def run_worker(
             os.environ[var] = str(threads)
     if parent_pid is not None:
         threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True, name="hyperlab-parent").start()
+    from hyperlab._optimize import run_trials
     from hyperlab.study import Study
 
     study = Study(
@@ -82,13 +83,18 @@ def run_worker(
         return objective(trial)
 
     timeout = None if deadline is None else max(1e-3, deadline - time.time())
-    study.optimize(
+    # The runner failed the trials of exited workers before starting this one: a check
+    # here could beat it to a sibling that died since, and lose its exit code.
+    run_trials(
+        study,
         tracked,
-        max_trials=policy.max_trials,
+        n_trials=None,
         timeout=timeout,
+        max_trials=policy.max_trials,
         retries=policy.retries,
         heartbeat=policy.heartbeat,
         grace=policy.grace,
+        check_exited=False,
     )
 
 

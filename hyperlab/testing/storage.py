@@ -195,7 +195,7 @@ class StorageContract:
         sid = _study(storage)
         for _ in range(3):
             _trial(storage, sid)
-        worker = {"worker": "host:1", "worker_id": "boot/4/1/99"}
+        worker = {"worker": "host:1", "worker_process": {"host": "host", "boot": "b", "namespaces": [4], "pid": 1}}
         assert storage.create_trial(sid, lambda n: {"lr": 0.5}, started=0.0, system_attrs=worker) == (3, {"lr": 0.5})
         assert storage.get_trial(sid, 3).system_attrs == worker  # stored with the trial, in one step
         storage.finish_trial(sid, 3, state=TrialState.FAILED, value=None, reason="gone", ended=1.0)
