@@ -59,6 +59,7 @@ from hyperlab.train.hparams import TrainConfig, layer_widths
 from hyperlab.train.model import LEAKY_SLOPE, initial_weights
 from hyperlab.train.trainer import (
     _FAST_ADAM,
+    Diverged,
     EpochBook,
     TrainResult,
     _tensors,
@@ -68,7 +69,7 @@ from hyperlab.train.trainer import (
     optimizer_betas,
 )
 
-__all__ = ["FusedResult", "PopulationPool", "train_population", "resolve_device", "population_plan"]
+__all__ = ["FusedResult", "PopulationPool", "train_population", "train_alone", "resolve_device", "population_plan"]
 
 BN_EPS, BN_MOMENTUM = 1e-5, 0.1  # nn.BatchNorm1d's defaults, as the ordinary trainer uses
 MEMORY_SHARE = 0.5  # default max_memory: this share of the free RAM / GPU memory
@@ -794,6 +795,33 @@ def train_population(
                 on_epoch()
             subs += [_SubPopulation(b, judge.configs, data, dev) for b in intake()]
         return judge.results()
+
+
+def train_alone(
+    config: TrainConfig,
+    data: Dataset,
+    *,
+    report: Callable[[int, dict[str, float]], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainResult:
+    """Train one config as a population of one, on the CPU: what
+    :func:`hyperlab.train.train` does (the same arguments, metrics, early stopping and
+    :class:`~hyperlab.train.Diverged`), with the same curve up to float rounding
+    (dropout draws other masks, equal in distribution), but with the backward pass
+    written out and no autograd: 1.5x faster over the course space on one thread
+    (``bench/trainer.py --space course``). Trials of the built-in MLP that run one at a
+    time (the inline, process and Ray runners) train this way.
+    """
+    (outcome,) = train_population(
+        [config],
+        data,
+        device="cpu",
+        report=None if report is None else lambda i, epoch, metrics: report(epoch, metrics),
+        should_stop=None if should_stop is None else lambda i: should_stop(),
+    )
+    if outcome.diverged is not None:
+        raise Diverged(outcome.diverged)
+    return outcome.result
 
 
 class _Intake:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from hyperlab import Float, Space, Study, TrialState
+from hyperlab import Float, Int, Space, Study, TrialState
 from hyperlab._optimize import run_one
 from hyperlab.errors import InvalidArgumentError
 from hyperlab.train import Diverged, TrainConfig, load_dataset, make_objective, train
@@ -181,11 +181,12 @@ def test_divergence_is_detected(digits) -> None:  # type: ignore[no-untyped-def]
         train(TrainConfig(optimizer="gd", learning_rate=1e4, **FAST), digits)
 
 
-def test_absurd_learning_rate_marks_trial_diverged_and_study_completes(digits) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("engine", ["fused", "ordinary"])
+def test_absurd_learning_rate_marks_trial_diverged_and_study_completes(digits, engine: str) -> None:  # type: ignore[no-untyped-def]
     study = Study(
         "div", Space(learning_rate=Float(1e-3, 1e5, scale="log")), storage="memory", seed=0, metric="dev_error"
     )
-    objective = make_objective(digits, {**FAST, "optimizer": "gd", "epochs": 2})
+    objective = make_objective(digits, {**FAST, "optimizer": "gd", "epochs": 2}, engine=engine)
     study.optimize(objective, n_trials=3)
     big = study.ask({"learning_rate": 1e5})
     run_one(study, objective, big)  # one known-absurd trial
@@ -194,6 +195,38 @@ def test_absurd_learning_rate_marks_trial_diverged_and_study_completes(digits) -
     assert re.search(r"train cost (became nan|grew to)", study.trial(big.id).reason or "")
     assert study.trial(big.id).curve  # the curve up to the divergence is kept
     assert len(study.trials) == 4
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"optimizer": "adam", "learning_rate": 3e-3, "batch_size": 64, "n_layers": 2, "hidden_units": 48},
+        {"optimizer": "momentum", "learning_rate": 0.05, "batch_size": 128, "lr_decay": "inverse", "decay_rate": 0.5},
+        {"optimizer": "rmsprop", "learning_rate": 1e-3, "batch_size": 32, "l2": 0.01, "patience": 1},
+    ],
+)
+def test_the_fused_engine_reports_the_ordinary_trainers_curve(digits, params: dict) -> None:  # type: ignore[no-untyped-def]
+    """The objective's default engine (a population of one) gives a trial the curve the
+    ordinary trainer gives it, up to float32 rounding (through a few epochs), and stops
+    where it stops (patience, a scheduler's verdict)."""
+    curves = {}
+    for engine in ("fused", "ordinary"):
+        study = Study("e", Space(seed=Int(0, 9)), storage="memory", seed=0, metric="dev_error")
+        stops = iter([False, False, True])  # a scheduler that stops the trial after its third epoch
+        trial = study.ask({"seed": 3})
+        trial.should_stop = stops.__next__  # type: ignore[method-assign]
+        run_one(study, make_objective(digits, {**FAST, **params, "epochs": 5}, engine=engine), trial)
+        curves[engine] = study.trial(trial.id).curve
+    assert list(curves["fused"]) == list(curves["ordinary"]) and len(curves["fused"]) <= 3
+    for epoch, ordinary in curves["ordinary"].items():
+        fused = curves["fused"][epoch]
+        for name in ("train_cost", "dev_cost", "dev_error", "lr"):
+            assert fused[name] == pytest.approx(ordinary[name], rel=1e-4, abs=1e-5), (epoch, name)
+
+
+def test_an_unknown_engine_is_refused(digits) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InvalidArgumentError, match="The 'engine' parameter must be one of fused, ordinary. Got 'jit'"):
+        make_objective(digits, FAST, engine="jit")
 
 
 def test_objective_reports_every_epoch_and_returns_best(digits) -> None:  # type: ignore[no-untyped-def]
