@@ -168,13 +168,20 @@ class TPESpec(_Strict):
 SamplerSpec = Annotated[RandomSpec | SobolSpec | GridSpec | CoarseToFineSpec | TPESpec, Field(discriminator="type")]
 
 
+# How the runners that train one trial at a time train the built-in MLP: "fused", a
+# population of one (faster), or "ordinary", hyperlab.train.train (see make_objective).
+Engine = Literal["fused", "ordinary"]
+
+
 class InlineSpec(_Strict):
     type: Literal["inline"]
+    engine: Engine = "fused"
 
 
 class ProcessesSpec(_Strict):
     type: Literal["processes"]
     parallel: int | None = Field(None, ge=1)  # default: the number of CPU cores
+    engine: Engine = "fused"
 
 
 class RaySpec(_Strict):
@@ -183,6 +190,7 @@ class RaySpec(_Strict):
     parallel: int | None = Field(None, ge=1)
     num_cpus: int | None = Field(None, ge=1)
     cpus_per_worker: int = Field(1, ge=1)
+    engine: Engine = "fused"
 
 
 class FusedSpec(_Strict):

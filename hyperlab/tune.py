@@ -92,7 +92,8 @@ class TuneJob:
         from hyperlab.train.objective import make_objective
 
         fixed = {"seed": self.config.seed, **self.config.train}
-        return make_objective(self.data, fixed, metric=self.config.metric)  # type: ignore[no-any-return]
+        engine = getattr(self.config.runner, "engine", "fused")  # the fused runner trains its own way
+        return make_objective(self.data, fixed, metric=self.config.metric, engine=engine)  # type: ignore[no-any-return]
 
     def policy(self, *, trials: int | None = None, timeout: float | None = None) -> RunPolicy:
         c = self.config

@@ -33,6 +33,10 @@ def test_defaults_and_shorthands() -> None:
     assert isinstance(config.sampler_object(), GridSampler)
     opened = parse_config({"name": "x", "search": {"preset": "course", "max_tier": 4}}).space()
     assert not isinstance(opened["adam_beta2"], Fixed)
+    # the engine a runner that trains one trial at a time uses (see make_objective)
+    assert parse_config({"name": "x", "runner": "processes"}).runner.engine == "fused"  # type: ignore[union-attr]
+    ordinary = parse_config({"name": "x", "runner": {"type": "inline", "engine": "ordinary"}})
+    assert ordinary.runner.engine == "ordinary"  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
@@ -102,6 +106,10 @@ def test_defaults_and_shorthands() -> None:
             "search.learning_rate: also given in train; a hyperparameter is either fixed or searched.",
         ),
         ({"search": "course"}, "name: Field required."),
+        (
+            {"name": "x", "runner": {"type": "processes", "engine": "jit"}},
+            "runner.engine: Input should be 'fused' or 'ordinary'; got 'jit'.",
+        ),
     ],
 )
 def test_errors_name_path_value_and_what_is_valid(raw: dict, problem: str) -> None:
@@ -124,3 +132,26 @@ def test_missing_and_invalid_files(tmp_path: Path) -> None:
     (tmp_path / "list.yaml").write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="the top level must be a mapping"):
         load_config(tmp_path / "list.yaml")
+
+
+@pytest.mark.parametrize(("engine", "refused"), [("ordinary", "train_alone"), ("fused", "train")])
+def test_the_runners_engine_reaches_the_objective(monkeypatch: pytest.MonkeyPatch, engine: str, refused: str) -> None:
+    import hyperlab.train.fused
+    import hyperlab.train.objective
+    from hyperlab import Study
+    from hyperlab.tune import objective_from_config
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"{refused} ran")
+
+    module = hyperlab.train.fused if refused == "train_alone" else hyperlab.train.objective
+    monkeypatch.setattr(module, refused, refuse)
+    raw = {
+        "name": "x",
+        "data": {"source": "sklearn:iris"},
+        "train": {"epochs": 2, "hidden_units": 8},
+        "runner": {"type": "processes", "engine": engine},
+    }
+    study = Study("x", parse_config(raw).space(), storage="memory", seed=0, metric="dev_error")
+    study.optimize(objective_from_config(raw), n_trials=1)
+    assert study.trials[0].state.value == "complete" and len(study.trials[0].curve) == 2

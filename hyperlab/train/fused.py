@@ -42,6 +42,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -576,7 +577,7 @@ class _SubPopulation:
         if self.any_l2:
             cost += self.l2.view(-1) * l2_cost
         errors = self._errors(torch.cat(outs, 2), ys if not shared else ys.expand(k, *ys.shape))
-        return cost / m, errors / m
+        return cost / m, errors.double() / m  # an exact ratio, as the ordinary trainer's
 
     def _schedule(self, lr: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Per step of the coming epoch and per member: the step size lr / (1 - beta1^t)
@@ -676,7 +677,7 @@ class _SubPopulation:
             out = self._forward(xb.expand(k, *xb.shape), None)
             cost += self._loss(out, yb)[0].sum(1)
             errors += self._errors(out, yb)
-        return cost / n, errors / n
+        return cost / n, errors.double() / n
 
     def keep(self, rows: list[int]) -> None:
         """Compact to the members at ``rows``: the others stop costing compute."""
@@ -805,17 +806,20 @@ def train_alone(
     should_stop: Callable[[], bool] | None = None,
 ) -> TrainResult:
     """Train one config as a population of one, on the CPU: what
-    :func:`hyperlab.train.train` does (the same arguments, metrics, early stopping and
-    :class:`~hyperlab.train.Diverged`), with the same curve up to float rounding
-    (dropout draws other masks, equal in distribution), but with the backward pass
-    written out and no autograd: 1.5x faster over the course space on one thread
-    (``bench/trainer.py --space course``). Trials of the built-in MLP that run one at a
-    time (the inline, process and Ray runners) train this way.
+    :func:`hyperlab.train.train` does (its ``report`` and ``should_stop``, metrics, early
+    stopping and :class:`~hyperlab.train.Diverged`; no ``keep_best_state``), with the
+    same curve up to float32 rounding (which a sensitive run can amplify over epochs, as
+    it would a change of thread count; dropout draws other masks, equal in
+    distribution), but with the backward pass written out and no autograd: 1.5x faster
+    over the course space on one thread (``bench/trainer.py --space course``), slower
+    with batch normalization. Trials of the built-in MLP that run one at a time (the
+    inline, process and Ray runners) train this way, unless they use batch norm.
     """
     (outcome,) = train_population(
         [config],
         data,
         device="cpu",
+        max_memory=sys.maxsize,  # one member cannot be split, and train has no budget to refuse it by
         report=None if report is None else lambda i, epoch, metrics: report(epoch, metrics),
         should_stop=None if should_stop is None else lambda i: should_stop(),
     )

@@ -198,35 +198,71 @@ def test_absurd_learning_rate_marks_trial_diverged_and_study_completes(digits, e
 
 
 @pytest.mark.parametrize(
-    "params",
+    ("params", "stop_after", "epochs"),
     [
-        {"optimizer": "adam", "learning_rate": 3e-3, "batch_size": 64, "n_layers": 2, "hidden_units": 48},
-        {"optimizer": "momentum", "learning_rate": 0.05, "batch_size": 128, "lr_decay": "inverse", "decay_rate": 0.5},
-        {"optimizer": "rmsprop", "learning_rate": 1e-3, "batch_size": 32, "l2": 0.01, "patience": 1},
+        ({"optimizer": "adam", "learning_rate": 3e-3, "batch_size": 64, "n_layers": 2, "hidden_units": 48}, 3, 3),
+        ({"optimizer": "momentum", "learning_rate": 0.05, "lr_decay": "inverse", "decay_rate": 0.5}, 2, 2),
+        ({"optimizer": "rmsprop", "learning_rate": 1e-3, "batch_size": 32, "l2": 0.01, "dropout": 0.0}, None, 5),
+        ({"optimizer": "adam", "learning_rate": 0.03, "patience": 1}, None, 4),  # early stopping at epoch 3
     ],
 )
-def test_the_fused_engine_reports_the_ordinary_trainers_curve(digits, params: dict) -> None:  # type: ignore[no-untyped-def]
+def test_the_fused_engine_reports_the_ordinary_trainers_curve(  # type: ignore[no-untyped-def]
+    digits, monkeypatch: pytest.MonkeyPatch, params: dict, stop_after: int | None, epochs: int
+) -> None:
     """The objective's default engine (a population of one) gives a trial the curve the
     ordinary trainer gives it, up to float32 rounding (through a few epochs), and stops
-    where it stops (patience, a scheduler's verdict)."""
+    where it stops: early stopping, a scheduler's verdict, the last epoch."""
+    import hyperlab.train.fused
+    import hyperlab.train.objective
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the other engine ran")
+
     curves = {}
-    for engine in ("fused", "ordinary"):
-        study = Study("e", Space(seed=Int(0, 9)), storage="memory", seed=0, metric="dev_error")
-        stops = iter([False, False, True])  # a scheduler that stops the trial after its third epoch
-        trial = study.ask({"seed": 3})
-        trial.should_stop = stops.__next__  # type: ignore[method-assign]
-        run_one(study, make_objective(digits, {**FAST, **params, "epochs": 5}, engine=engine), trial)
-        curves[engine] = study.trial(trial.id).curve
-    assert list(curves["fused"]) == list(curves["ordinary"]) and len(curves["fused"]) <= 3
+    for engine, other in (
+        ("fused", (hyperlab.train.objective, "train")),
+        ("ordinary", (hyperlab.train.fused, "train_alone")),
+    ):
+        with monkeypatch.context() as patch:
+            patch.setattr(*other, refuse)
+            study = Study("e", Space(seed=Int(0, 9)), storage="memory", seed=0, metric="dev_error")
+            verdicts = iter([i + 1 == stop_after for i in range(5)])  # a scheduler's, after each epoch
+            trial = study.ask({"seed": 3})
+            trial.should_stop = verdicts.__next__  # type: ignore[method-assign]
+            run_one(study, make_objective(digits, {**FAST, **params, "epochs": 5}, engine=engine), trial)
+            curves[engine] = study.trial(trial.id).curve
+    assert list(curves["fused"]) == list(curves["ordinary"]) == list(range(epochs))
     for epoch, ordinary in curves["ordinary"].items():
         fused = curves["fused"][epoch]
-        for name in ("train_cost", "dev_cost", "dev_error", "lr"):
-            assert fused[name] == pytest.approx(ordinary[name], rel=1e-4, abs=1e-5), (epoch, name)
+        assert set(fused) == set(ordinary)
+        for name, value in ordinary.items():
+            if name != "seconds":
+                assert fused[name] == pytest.approx(value, rel=1e-4, abs=1e-5), (epoch, name)
+
+
+def test_batch_norm_trials_train_with_the_ordinary_trainer(digits, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """The fused engine is slower with batch norm: those trials take the ordinary one."""
+    import hyperlab.train.fused
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the fused engine ran")
+
+    monkeypatch.setattr(hyperlab.train.fused, "train_alone", refuse)
+    study = Study("bn", Space(seed=Int(0, 9)), storage="memory", seed=0, metric="dev_error")
+    study.optimize(make_objective(digits, {**FAST, "batch_norm": True}), n_trials=1)
+    assert study.trials[0].state is TrialState.COMPLETE and len(study.trials[0].curve) == 3
 
 
 def test_an_unknown_engine_is_refused(digits) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(InvalidArgumentError, match="The 'engine' parameter must be one of fused, ordinary. Got 'jit'"):
+    from hyperlab.train import LoadedObjective, ObjectiveFactory
+
+    said = "The 'engine' parameter must be one of fused, ordinary. Got 'jit' instead."
+    with pytest.raises(InvalidArgumentError, match=re.escape(said)):
         make_objective(digits, FAST, engine="jit")
+    with pytest.raises(InvalidArgumentError, match=re.escape(said)):  # before it reaches a worker
+        ObjectiveFactory("sklearn:digits", engine="jit")
+    with pytest.raises(InvalidArgumentError, match=re.escape(said)):
+        LoadedObjective(digits, {}, engine="jit")
 
 
 def test_objective_reports_every_epoch_and_returns_best(digits) -> None:  # type: ignore[no-untyped-def]
