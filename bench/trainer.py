@@ -74,9 +74,13 @@ def bare_loop(data, epochs: int, seed: int, with_dev: bool, fused: bool = False)
     return (time.process_time() - t0) / epochs
 
 
+def _config(epochs: int, seed: int) -> TrainConfig:
+    return TrainConfig(n_layers=3, hidden_units=256, batch_size=64, learning_rate=1e-3, epochs=epochs, seed=seed)
+
+
 def hyperlab_loop(data, epochs: int, seed: int, storage: str | None) -> float:  # type: ignore[no-untyped-def]
     """The trainer; with a storage, every epoch is reported to a stored trial."""
-    config = TrainConfig(n_layers=3, hidden_units=256, batch_size=64, learning_rate=1e-3, epochs=epochs, seed=seed)
+    config = _config(epochs, seed)
     if storage is None:
         t0 = time.process_time()
         train(config, data)
@@ -91,7 +95,7 @@ def hyperlab_loop(data, epochs: int, seed: int, storage: str | None) -> float:  
 
 
 def fused_loop(data, epochs: int, seed: int) -> float:  # type: ignore[no-untyped-def]
-    config = TrainConfig(n_layers=3, hidden_units=256, batch_size=64, learning_rate=1e-3, epochs=epochs, seed=seed)
+    config = _config(epochs, seed)
     t0 = time.process_time()
     train_alone(config, data)
     return (time.process_time() - t0) / epochs
@@ -114,8 +118,9 @@ def space_comparison(args: argparse.Namespace) -> None:
             run(config, data)
         return time.process_time() - t0
 
-    warm = TrainConfig(epochs=1, hidden_units=16)
-    timed(train, warm), timed(train_alone, warm)
+    warm = TrainConfig(epochs=1, hidden_units=16)  # imports, first allocations
+    timed(train, warm)
+    timed(train_alone, warm)
     ordinary, fused = [], []
     for i, config in enumerate(configs):
         pair = [(ordinary, train), (fused, train_alone)]

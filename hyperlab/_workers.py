@@ -24,6 +24,7 @@ uncertain leaves the trial to its heartbeat:
 
 from __future__ import annotations
 
+import copy
 import errno
 import functools
 import os
@@ -64,7 +65,12 @@ def _start(pid: int) -> str | None:
 
 def worker_attrs() -> dict[str, Any]:
     """The system attributes naming this process as a trial's worker."""
-    pid = os.getpid()
+    return copy.deepcopy(_attrs_of(os.getpid()))
+
+
+@functools.cache
+def _attrs_of(pid: int) -> dict[str, Any]:
+    """:func:`worker_attrs` of this process, once per pid (a forked child has its own)."""
     attrs: dict[str, Any] = {"worker": f"{os.uname().nodename}:{pid}"}
     here, start = _here(), _start(pid)
     if here is not None and start is not None:

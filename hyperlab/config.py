@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hyperlab.errors import HyperlabError
 from hyperlab.space import Choice, Fixed, Float, Int, Param, Space, course_space
-from hyperlab.train.hparams import hyperparameter_names
+from hyperlab.train.hparams import Engine, hyperparameter_names
 
 __all__ = ["ConfigError", "StudyConfig", "load_config", "parse_config", "TRAINER_PARAMS"]
 
@@ -166,11 +166,6 @@ class TPESpec(_Strict):
 
 
 SamplerSpec = Annotated[RandomSpec | SobolSpec | GridSpec | CoarseToFineSpec | TPESpec, Field(discriminator="type")]
-
-
-# How the runners that train one trial at a time train the built-in MLP: "fused", a
-# population of one (faster), or "ordinary", hyperlab.train.train (see make_objective).
-Engine = Literal["fused", "ordinary"]
 
 
 class InlineSpec(_Strict):

@@ -150,9 +150,10 @@ class FusedRunner(Runner):
         try:
             if pool is not None and work_left(study, policy):
                 pool.start()  # before any trial is asked: workers that cannot start cost no trial
-            study.recover(policy.grace, exited=True)  # trials of an earlier tuner on this machine, killed
+            exited = True  # the first check also fails the trials of an earlier, killed tuner's workers here
             while True:
-                study.recover(policy.grace)
+                study.recover(policy.grace, exited=exited)
+                exited = False
                 if deadline is not None and time.monotonic() >= deadline:
                     return
                 trials = self._ask(study, policy, self.population)

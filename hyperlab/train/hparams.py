@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, Literal
 
 from hyperlab.errors import InvalidArgumentError
 
@@ -14,6 +14,10 @@ ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid")
 INITS = ("auto", "he", "xavier", "torch")
 OPTIMIZERS = ("gd", "momentum", "rmsprop", "adam")
 DECAYS = ("none", "inverse", "exponential", "step", "cosine")
+# How a trial of the built-in MLP that runs alone trains: "fused", a population of one
+# (hyperlab.train.fused.train_alone, faster), or "ordinary", hyperlab.train.train
+# (torch.nn modules and autograd); see hyperlab.train.objective.make_objective.
+Engine = Literal["fused", "ordinary"]
 
 
 @dataclass

@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 from hyperlab.errors import InvalidArgumentError
 from hyperlab.train.data import Dataset
-from hyperlab.train.hparams import TrainConfig
+from hyperlab.train.hparams import Engine, TrainConfig
 from hyperlab.train.trainer import Diverged, train
 from hyperlab.trial import Trial, TrialDiverged
 
@@ -27,9 +27,7 @@ def metric_direction(metric: str) -> str:
     return METRICS[metric]
 
 
-# How a trial trains: "fused", a population of one (hyperlab.train.fused.train_alone,
-# faster), or "ordinary", hyperlab.train.train (torch.nn modules and autograd).
-ENGINES = ("fused", "ordinary")
+ENGINES: tuple[str, ...] = get_args(Engine)
 
 
 def make_objective(
