@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from hyperlab._workers import worker_attrs
-from hyperlab.errors import InvalidArgumentError, TrialFinishedError
+from hyperlab.errors import InvalidArgumentError, TrialFinishedError, check_seconds
 from hyperlab.samplers import SearchExhausted
 from hyperlab.trial import Trial, TrialDiverged, TrialPruned, TrialState
 
@@ -25,13 +25,6 @@ if TYPE_CHECKING:
 __all__ = ["run_trials", "run_one", "Heartbeat"]
 
 logger = logging.getLogger("hyperlab")
-
-
-def _check_seconds(name: str, value: float | None) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value <= 0):
-        raise InvalidArgumentError(
-            f"The '{name}' parameter must be a positive number of seconds. Got {value!r} instead."
-        )
 
 
 class Heartbeat:
@@ -88,7 +81,7 @@ def run_trials(
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise InvalidArgumentError(f"The '{name}' parameter must be a non-negative integer. Got {value!r} instead.")
     for name, seconds in (("timeout", timeout), ("heartbeat", heartbeat), ("grace", grace)):
-        _check_seconds(name, seconds)
+        check_seconds("optimize()", name, seconds)
     if n_trials is None and timeout is None and max_trials is None:
         raise InvalidArgumentError("optimize() needs n_trials, max_trials or timeout; otherwise it would never stop.")
     beat = Heartbeat(study, heartbeat) if heartbeat else None

@@ -151,7 +151,7 @@ class Float(Param):
         problems: list[tuple[str, str]] = []
         for attr in ("low", "high"):
             v = getattr(self, attr)
-            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            if isinstance(v, bool) or not isinstance(v, int | float) or not _finite(v):
                 problems.append((attr, f"{attr} must be a finite number; got {v!r}"))
         if problems:
             return problems
@@ -328,13 +328,17 @@ class Choice(Param):
         if not self.options:
             return [("options", "options must hold at least one value; got an empty list")]
         problems: list[tuple[str, str]] = []
-        bad = [o for o in self.options if not isinstance(o, str | int | float | bool) and o is not None]
+        bad = [o for o in self.options if not _scalar(o)]
         if bad:
-            problems.append(("options", f"options must be strings, numbers, booleans or None; got {bad[0]!r}"))
+            problems.append(
+                ("options", f"options must be strings, numbers (not NaN), booleans or None; got {bad[0]!r}")
+            )
         seen: list[Any] = []
         for o in self.options:
-            if any(o == s and type(o) is type(s) for s in seen):
-                problems.append(("options", f"options must be distinct; {o!r} appears twice"))
+            twin = next((s for s in seen if o == s and isinstance(o, bool) == isinstance(s, bool)), None)
+            if twin is not None:
+                said = "appears twice" if type(o) is type(twin) else f"equals {twin!r}"
+                problems.append(("options", f"options must be distinct; {o!r} {said}"))
                 break
             seen.append(o)
         return problems
@@ -378,8 +382,8 @@ class Fixed(Param):
     value: Scalar
 
     def _problems(self) -> list[tuple[str, str]]:
-        if not isinstance(self.value, str | int | float | bool) and self.value is not None:
-            return [("value", f"value must be a string, number, boolean or None; got {self.value!r}")]
+        if not _scalar(self.value):
+            return [("value", f"value must be a string, number (not NaN), boolean or None; got {self.value!r}")]
         return []
 
     def from_unit(self, u: float) -> Scalar:
@@ -394,13 +398,30 @@ class Fixed(Param):
         return [0.5]
 
     def contains(self, value: Any) -> bool:
-        return bool(value == self.value)
+        # a bool is not the number 1 or 0 here, as in Choice; nor is a NumPy scalar, which
+        # the store could not write
+        return _scalar(value) and isinstance(value, bool) == isinstance(self.value, bool) and value == self.value
 
     def describe(self) -> str:
         return f"= {self.value!r}"
 
     def _fields(self) -> dict[str, Any]:
         return {"value": self.value}
+
+
+def _finite(v: int | float) -> bool:
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+def _scalar(v: object) -> bool:
+    """A value a Choice or Fixed may hold: a string, a number (not NaN, which equals
+    nothing, itself included), a boolean or None."""
+    if isinstance(v, float) and math.isnan(v):
+        return False
+    return v is None or isinstance(v, str | int | float | bool)
 
 
 KINDS: dict[str, type[Param]] = {c.kind: c for c in (Float, Int, Choice, Fixed)}

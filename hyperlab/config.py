@@ -16,6 +16,7 @@ The file (``hyperlab init`` writes a commented one)::
 
 from __future__ import annotations
 
+import threading
 from difflib import get_close_matches
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -32,6 +33,7 @@ Scalar = str | int | float | bool | None
 
 
 TRAINER_PARAMS: list[str] = hyperparameter_names()
+_SECONDS_MAX = threading.TIMEOUT_MAX  # the longest a thread can wait: timeout, heartbeat, grace
 
 
 class ConfigError(HyperlabError, ValueError):
@@ -249,13 +251,17 @@ class StudyConfig(_Strict):
     data: DataSpec = Field(default_factory=DataSpec)
     metric: Literal["dev_error", "dev_cost", "dev_accuracy"] = "dev_error"
     trials: int = Field(30, ge=1)
-    timeout: float | None = Field(None, gt=0)
+    timeout: float | None = Field(None, gt=0, le=_SECONDS_MAX, allow_inf_nan=False)
     sampler: SamplerSpec = Field(default_factory=lambda: RandomSpec(type="random"))
     runner: RunnerSpec = Field(default_factory=lambda: FusedSpec(type="fused"))
     scheduler: SchedulerSpec = Field(default_factory=lambda: NoScheduler(type="none"))
     retries: int = Field(1, ge=0)  # re-runs of a trial whose worker was lost or interrupted
-    heartbeat: float = Field(5.0, gt=0)  # seconds between heartbeats of a running trial
-    grace: float = Field(60.0, gt=0)  # a trial silent this long is failed as lost
+    heartbeat: float = Field(
+        5.0, gt=0, le=threading.TIMEOUT_MAX, allow_inf_nan=False
+    )  # seconds between heartbeats of a running trial
+    grace: float = Field(
+        60.0, gt=0, le=threading.TIMEOUT_MAX, allow_inf_nan=False
+    )  # a trial silent this long is failed as lost
     train: dict[str, Any] = Field(default_factory=dict)
     search: CourseSearch | dict[str, ParamSpec] = Field(default_factory=lambda: CourseSearch(preset="course"))
 

@@ -89,3 +89,35 @@ def check_int(owner: str, name: str, value: object, low: int = 1) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         what = "a positive integer" if low == 1 else f"an integer >= {low}"
         raise InvalidArgumentError(f"The '{name}' parameter of {owner} must be {what}. Got {value!r} instead.")
+
+
+def check_seconds(owner: str, name: str, value: object) -> None:
+    """Raise InvalidArgumentError unless ``value`` (the ``name`` parameter of ``owner``)
+    is None or a finite number of seconds > 0 that a thread can wait (NaN would never
+    end a wait, nor stop a timeout; infinity or a huge value overflows it)."""
+    import math
+    import threading
+
+    if value is None:
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not 0 < value <= threading.TIMEOUT_MAX
+    ):
+        raise InvalidArgumentError(
+            f"The '{name}' parameter of {owner} must be a positive, finite number of seconds"
+            f"{'' if name != 'timeout' else ' (None for no limit)'}. Got {value!r} instead."
+        )
+
+
+def as_number(value: object) -> float | None:
+    """``value`` as a float (a Python or NumPy number, a one-element tensor), or None
+    when it is not a number: a string, a bool, or an int too large for a float."""
+    if isinstance(value, str | bytes | bool) or type(value).__name__ == "bool_":
+        return None
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return None

@@ -20,6 +20,7 @@ from hyperlab.errors import (
     TrialFinishedError,
     UnknownStudyError,
     UnknownTrialError,
+    as_number,
 )
 from hyperlab.samplers import RandomSampler, SampleContext, Sampler, SearchExhausted
 from hyperlab.schedulers import Scheduler, SchedulerContext
@@ -173,7 +174,7 @@ class Study:
 
     def _check_matches(self, stored: Mapping[str, Any], space: Space) -> None:
         given = space.to_dict()
-        if given == stored:
+        if list(given.items()) == list(stored.items()):  # the order too: samplers work by position
             return
         for pname in [*stored, *given]:
             if stored.get(pname) != given.get(pname):
@@ -186,7 +187,11 @@ class Study:
                     f"{show(stored.get(pname))} in the store but {show(given.get(pname))} here. Open it without "
                     "a space to resume it as stored, or use a new study name."
                 )
-        raise StudyMismatchError(f"Study '{self.name}' is stored with a different parameter order.")
+        raise StudyMismatchError(
+            f"Study '{self.name}' is stored with its parameters in another order: {', '.join(stored)} in the "
+            f"store, but {', '.join(given)} here (samplers read a point by position). Open it without a space "
+            "to resume it as stored, or give the parameters in the stored order."
+        )
 
     def __repr__(self) -> str:
         return f"Study({self.name!r}, direction={self.direction!r}, metric={self.metric!r}, sampler={self.sampler!r})"
@@ -353,6 +358,12 @@ class Study:
         number = trial.id if isinstance(trial, Trial) else trial
         if isinstance(number, bool) or not isinstance(number, int):
             raise InvalidArgumentError(f"tell() needs a Trial or a trial id (int). Got {trial!r} instead.")
+        owner = trial._study if isinstance(trial, Trial) else None
+        if owner is not None and owner is not self and (owner.name, owner._study_id) != (self.name, self._study_id):
+            raise InvalidArgumentError(
+                f"Trial {number} belongs to study '{owner.name}', not to study '{self.name}': tell it to its "
+                "own study (telling it here would finish this study's trial of the same number)."
+            )
         final = self._final_state(number, value, state, reason)
         ended = self._clock()
         try:
@@ -371,12 +382,12 @@ class Study:
         self, number: int, value: float | None, state: TrialState | str | None, reason: str | None
     ) -> tuple[TrialState, float | None, str | None]:
         if value is not None:
-            try:
-                value = float(value)
-            except (TypeError, ValueError):
+            number_value = as_number(value)
+            if number_value is None:
                 raise InvalidArgumentError(
                     f"The value told for trial {number} must be a number. Got {value!r} instead."
-                ) from None
+                )
+            value = number_value
         final = TrialState.parse(state) if state is not None else None
         if final is TrialState.RUNNING:
             raise InvalidArgumentError(f"Trial {number} cannot be told state 'running'; tell a final state.")

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from hyperlab.errors import InvalidArgumentError, InvalidReportError, TrialFinishedError
+from hyperlab.errors import InvalidArgumentError, InvalidReportError, TrialFinishedError, as_number
 
 if TYPE_CHECKING:
     from hyperlab.study import Study
@@ -152,6 +152,10 @@ class Trial:
             raise InvalidReportError(
                 f"The step of a report on trial {self.id} must be a non-negative integer. Got {step!r} instead."
             )
+        if step >= 2**63:
+            raise InvalidReportError(
+                f"The step of a report on trial {self.id} must be below 2**63 (a 64-bit integer). Got {step!r}."
+            )
         last = self.last_step
         if last is not None and step <= last:
             raise InvalidReportError(
@@ -162,13 +166,13 @@ class Trial:
             raise InvalidReportError(f"A report on trial {self.id} needs at least one metric, e.g. dev_error=0.1.")
         clean: dict[str, float] = {}
         for key, value in metrics.items():
-            try:
-                clean[key] = float(value)
-            except (TypeError, ValueError):
+            number = as_number(value)
+            if number is None:
                 raise InvalidReportError(
                     f"Metric '{key}' reported on trial {self.id} at step {step} must be a number. "
                     f"Got {value!r} instead."
-                ) from None
+                )
+            clean[key] = number
         study = self._live()
         study.storage.report(study._study_id, self.id, step, clean)
         self.curve[step] = clean

@@ -106,6 +106,8 @@ def test_defaults_and_shorthands() -> None:
             "search.learning_rate: also given in train; a hyperparameter is either fixed or searched.",
         ),
         ({"search": "course"}, "name: Field required."),
+        ({"name": "x", "heartbeat": float("nan")}, "heartbeat: Input should be a finite number; got nan."),
+        ({"name": "x", "timeout": float("inf")}, "timeout: Input should be a finite number; got inf."),
         (
             {"name": "x", "runner": {"type": "processes", "engine": "jit"}},
             "runner.engine: Input should be 'fused' or 'ordinary'; got 'jit'.",

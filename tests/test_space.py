@@ -189,6 +189,10 @@ def test_condition_declared_before_its_parent_and_chained() -> None:
             "Parameter 'act' (Choice(options=[])) is invalid: options must hold at least one value; got an empty list.",
         ),
         ({"act": Choice(["relu", "relu"])}, "options must be distinct; 'relu' appears twice"),
+        ({"act": Choice([1, 1.0])}, "options must be distinct; 1.0 equals 1"),  # 1.0 would always pick 1
+        ({"act": Choice([0.5, math.nan])}, "options must be strings, numbers (not NaN), booleans or None; got nan"),
+        ({"act": Fixed(math.nan)}, "value must be a string, number (not NaN), boolean or None; got nan"),
+        ({"lr": Float(0, 10**400)}, f"high must be a finite number; got {10**400}"),  # not an OverflowError
         (
             {"lr": Float(0.1, 1.0, tier=5)},
             "Parameter 'lr' (Float(low=0.1, high=1.0, scale='linear', tier=5)) is invalid: tier must be an integer from 1 to 4; got 5.",
@@ -264,6 +268,14 @@ def test_to_dict_round_trip() -> None:
 def test_point_of_wrong_length() -> None:
     with pytest.raises(InvalidParamsError, match="has 2 coordinates; got 1"):
         Space(a=Float(0, 1), b=Float(0, 1)).from_unit([0.5])
+
+
+def test_fixed_holds_its_value_only_not_a_bool_or_a_numpy_scalar() -> None:
+    space = Space(n=Fixed(1), flag=Fixed(True))
+    space.validate({"n": 1, "flag": True})
+    for params in ({"n": True, "flag": True}, {"n": 1, "flag": 1}, {"n": np.int64(1), "flag": True}):
+        with pytest.raises(InvalidParamsError, match="valid values are = "):
+            space.validate(params)
 
 
 def test_validate_names_unknown_and_out_of_range() -> None:

@@ -75,6 +75,11 @@ def test_rejected_tells_and_reports_change_nothing(storage: str) -> None:
         trial.report(4, dev_error="low")
     with pytest.raises(InvalidReportError, match="must be a non-negative integer. Got -1"):
         trial.report(-1, dev_error=0.1)
+    with pytest.raises(InvalidReportError, match=re.escape(f"must be below 2**63 (a 64-bit integer). Got {2**63}.")):
+        trial.report(2**63, dev_error=0.1)
+    for not_a_number in ("0.5", True, 10**400):  # a string, a bool, an int beyond any float
+        with pytest.raises(InvalidReportError, match=f"must be a number. Got {not_a_number!r} instead"):
+            trial.report(4, dev_error=not_a_number)
     study.tell(trial, 0.5)
     snapshot = study.trial(0)
     with pytest.raises(TrialFinishedError, match=re.escape("Cannot finish trial 0: it is already complete")):
@@ -85,6 +90,9 @@ def test_rejected_tells_and_reports_change_nothing(storage: str) -> None:
         study.tell(7, 0.1)
     with pytest.raises(InvalidArgumentError, match="must be a number. Got 'x' instead"):
         study.tell(study.ask(), "x")  # type: ignore[arg-type]
+    for not_a_number in (True, 10**400):
+        with pytest.raises(InvalidArgumentError, match=f"must be a number. Got {not_a_number!r} instead"):
+            study.tell(1, not_a_number)
     with pytest.raises(InvalidArgumentError, match="needs a value or a final state"):
         study.tell(1)
     with pytest.raises(
@@ -93,11 +101,21 @@ def test_rejected_tells_and_reports_change_nothing(storage: str) -> None:
         study.tell(1, state="done")
     assert study.trial(0) == snapshot
     assert study.trial(1).state is TrialState.RUNNING
+    # A trial of another study in the same store, numbered as one of this study's
+    # running trials, is refused: it would have finished the wrong trial.
+    other, mine = Study("rej-other", SPACE, storage=study.storage), Study("rej-2", SPACE, storage=study.storage)
+    foreign, own = other.ask(), mine.ask()
+    assert foreign.id == own.id == 0
+    with pytest.raises(InvalidArgumentError, match="Trial 0 belongs to study 'rej-other', not to study 'rej-2'"):
+        mine.tell(foreign, 0.1)
+    assert mine.trial(0).state is other.trial(0).state is TrialState.RUNNING
+    live = study.ask()  # another handle on the same study may tell it
+    assert Study("rej", storage=study.storage).tell(live, 0.2).value == 0.2
 
 
 def test_optimize_marks_each_outcome_and_goes_on(storage: str) -> None:
     study = Study("o", SPACE, storage=storage, metric="dev_error", seed=2)
-    outcomes = iter(["ok", "nan", "raise", "prune", "none_reported", "ok"])
+    outcomes = iter(["ok", "nan", "raise", "prune", "none_reported", "huge", "ok"])
 
     def objective(trial):  # type: ignore[no-untyped-def]
         what = next(outcomes)
@@ -111,9 +129,11 @@ def test_optimize_marks_each_outcome_and_goes_on(storage: str) -> None:
         if what == "none_reported":
             trial.report(1, dev_error=0.2)
             return None
+        if what == "huge":
+            return 10**400  # no float holds it: the trial failed, not left running
         return 0.1
 
-    study.optimize(objective, n_trials=6)
+    study.optimize(objective, n_trials=7)
     trials = study.trials
     assert [t.state for t in trials] == [
         TrialState.COMPLETE,
@@ -121,8 +141,10 @@ def test_optimize_marks_each_outcome_and_goes_on(storage: str) -> None:
         TrialState.FAILED,
         TrialState.PRUNED,
         TrialState.COMPLETE,
+        TrialState.FAILED,
         TrialState.COMPLETE,
     ]
+    assert trials[5].reason == f"The value told for trial 5 must be a number. Got {10**400!r} instead."
     assert "ValueError: bad batch" in trials[2].reason and "Traceback" in trials[2].reason  # type: ignore[operator]
     assert trials[3].reason == "worse than the median at epoch 0" and trials[3].curve == {0: {"dev_error": 0.3}}
     assert trials[4].value == 0.2  # None returned: the last reported dev_error
@@ -219,6 +241,16 @@ def test_opening_with_a_different_space_is_refused(tmp_path: Path) -> None:
         Study("x", SPACE, storage=url, direction="maximize")
     with pytest.raises(StudyMismatchError, match="stored with seed=1, but was opened with seed=2"):
         Study("x", storage=url, seed=2)
+    # The same parameters in another order: samplers read a point by position, so the
+    # two handles would disagree on what a point means.
+    with pytest.raises(
+        StudyMismatchError,
+        match=re.escape(
+            "Study 'x' is stored with its parameters in another order: lr, units, act in the store, but act, lr, "
+            "units here"
+        ),
+    ):
+        Study("x", Space(act=SPACE["act"], lr=SPACE["lr"], units=SPACE["units"]), storage=url)
     assert len(Study("x", storage=url).trials) == 2
 
 
@@ -251,8 +283,17 @@ def test_bad_optimize_arguments() -> None:
         study.optimize(lambda t: 0.0)
     with pytest.raises(InvalidArgumentError, match="'n_trials' parameter must be a non-negative integer. Got 2.5"):
         study.optimize(lambda t: 0.0, n_trials=2.5)  # type: ignore[arg-type]
-    with pytest.raises(InvalidArgumentError, match="'timeout' parameter must be a positive number of seconds. Got 0"):
-        study.optimize(lambda t: 0.0, timeout=0)
+    message = "'{}' parameter of optimize() must be a positive, finite number of seconds{}. Got {} instead."
+    for value in (0, math.nan, math.inf, 1e300):
+        with pytest.raises(
+            InvalidArgumentError, match=re.escape(message.format("timeout", " (None for no limit)", value))
+        ):
+            study.optimize(lambda t: 0.0, timeout=value)
+    for name in ("heartbeat", "grace"):  # NaN made the heartbeat spin and turned recovery off; inf killed the thread
+        for value in (math.nan, math.inf):
+            with pytest.raises(InvalidArgumentError, match=re.escape(message.format(name, "", value))):
+                study.optimize(lambda t: 0.0, n_trials=1, **{name: value})
+    assert study.trials == []
 
 
 def test_timeout_stops_starting_trials() -> None:

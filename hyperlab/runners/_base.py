@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hyperlab.errors import InvalidArgumentError
+from hyperlab.errors import InvalidArgumentError, check_seconds
 
 if TYPE_CHECKING:
     from hyperlab.study import Objective, Study
@@ -44,11 +44,7 @@ class RunPolicy:
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise InvalidArgumentError(f"The '{name}' setting must be a non-negative integer. Got {v!r} instead.")
         for name in ("heartbeat", "grace", "timeout"):
-            v = getattr(self, name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or v <= 0):
-                raise InvalidArgumentError(
-                    f"The '{name}' setting must be a positive number of seconds. Got {v!r} instead."
-                )
+            check_seconds("RunPolicy", name, getattr(self, name))
         if self.grace <= self.heartbeat:
             raise InvalidArgumentError(
                 f"The 'grace' setting ({self.grace:g} s) must be longer than the heartbeat interval "

@@ -23,7 +23,9 @@ class CoarseToFineSampler(Sampler):
     """The course's coarse-to-fine search, in rounds of ``n_per_round`` trials.
 
     Round 0 samples the whole unit cube at random. Before round r starts, the ``top_k``
-    best complete trials so far are taken, and the box for round r is centred on them
+    best complete trials of the earlier rounds are taken (if they have none, every one
+    of them having failed, diverged or been pruned, round r keeps the previous box),
+    and the box for round r is centred on them
     with each side ``shrink`` times the previous round's side (so after r rounds the box
     covers shrink^r of every numeric axis). If the top trials lie further apart than that,
     the box keeps the part around the best one. Boxes are clipped to the unit cube;
@@ -87,13 +89,14 @@ class CoarseToFineSampler(Sampler):
         return [lo + ui * (hi - lo) for ui, lo, hi in zip(u.tolist(), box["low"], box["high"], strict=True)]
 
     def _next_box(self, ctx: SampleContext, prev: dict[str, Any], r: int) -> dict[str, Any] | None:
-        complete = [
-            t
-            for t in ctx.history
-            if t.state is TrialState.COMPLETE and t.value is not None and t.id < r * self.n_per_round
-        ]
+        earlier = [t for t in ctx.history if t.id < r * self.n_per_round]
+        complete = [t for t in earlier if t.state is TrialState.COMPLETE and t.value is not None]
         if not complete:
-            return None
+            if any(not t.state.is_finished for t in earlier):
+                return None  # workers ahead of results: stay in the last box until one completes
+            # every earlier trial failed, diverged or was pruned: nothing to zoom on, so
+            # round r searches the same box again
+            return {"round": r, "low": list(prev["low"]), "high": list(prev["high"]), "top": []}
         sign = 1.0 if ctx.direction == "minimize" else -1.0
         top = sorted(complete, key=lambda t: (sign * float(t.value or 0.0), t.id))[: self.top_k]
         points = [ctx.space.to_unit(t.params) for t in top]

@@ -80,6 +80,23 @@ def test_maximize_zooms_on_the_largest_values() -> None:
     assert top == max(study.trials[:20], key=lambda t: t.value).id
 
 
+def test_a_round_whose_trials_all_failed_is_searched_again_then_the_zoom_goes_on() -> None:
+    study = Study("fail", SPACE, storage="memory", sampler=CoarseToFineSampler(5, top_k=2), seed=1)
+
+    def objective(trial):  # type: ignore[no-untyped-def]
+        if trial.id < 5:
+            raise RuntimeError("round 0 fails")
+        return valley(trial.params)
+
+    study.optimize(objective, n_trials=20)
+    rounds = CoarseToFineSampler.rounds(study)
+    assert [r["round"] for r in rounds] == [0, 1, 2, 3]
+    assert rounds[1]["box"] == rounds[0]["box"] and rounds[1]["top"] == []  # nothing to zoom on yet
+    assert all(5 <= t < 10 for t in rounds[2]["top"])  # then round 1's trials are zoomed on
+    widths = [math.log10(hi / lo) for lo, hi in (r["box"]["learning_rate"] for r in rounds)]
+    assert widths == pytest.approx([5.0, 5.0, 2.5, 1.25])
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
