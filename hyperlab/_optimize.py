@@ -12,7 +12,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hyperlab._workers import worker_attrs
 from hyperlab.errors import InvalidArgumentError, TrialFinishedError, check_seconds
@@ -82,6 +82,20 @@ def run_trials(
             raise InvalidArgumentError(f"The '{name}' parameter must be a non-negative integer. Got {value!r} instead.")
     for name, seconds in (("timeout", timeout), ("heartbeat", heartbeat), ("grace", grace)):
         check_seconds("optimize()", name, seconds)
+    if not callable(objective):  # else every trial would fail on it, and count against the budget
+        raise InvalidArgumentError(
+            f"The 'objective' of optimize() must be a callable taking a Trial. Got {objective!r} instead."
+        )
+    listed: tuple[Any, ...] | None = None
+    if not callable(callbacks) and not isinstance(callbacks, str):
+        with contextlib.suppress(TypeError):  # not iterable
+            listed = tuple(callbacks)
+    if listed is None or not all(callable(c) for c in listed):
+        raise InvalidArgumentError(
+            "The 'callbacks' parameter of optimize() must be a list of callables, each called as "
+            f"callback(study, trial). Got {callbacks!r} instead."
+        )
+    callbacks = listed
     if n_trials is None and timeout is None and max_trials is None:
         raise InvalidArgumentError("optimize() needs n_trials, max_trials or timeout; otherwise it would never stop.")
     beat = Heartbeat(study, heartbeat) if heartbeat else None

@@ -115,6 +115,11 @@ class Study:
             raise InvalidArgumentError(
                 f"The 'direction' parameter of Study must be 'minimize' or 'maximize'. Got {direction!r} instead."
             )
+        if metric is not None and (not isinstance(metric, str) or not metric.strip()):
+            raise InvalidArgumentError(
+                f"The 'metric' parameter of Study must be a reported metric's name (a non-empty string) or None. "
+                f"Got {metric!r} instead."
+            )
         if space is not None and not isinstance(space, Space):
             raise InvalidArgumentError(f"The 'space' parameter of Study must be a Space. Got {space!r} instead.")
         if scheduler is not None and not isinstance(scheduler, Scheduler):
@@ -228,6 +233,28 @@ class Study:
                 claimed by another worker.
             InvalidParamsError: ``params`` is not a point of the space.
         """
+        if max_trials is not None and (
+            isinstance(max_trials, bool) or not isinstance(max_trials, int) or max_trials < 0
+        ):
+            raise InvalidArgumentError(
+                f"The 'max_trials' parameter of ask() must be a non-negative integer. Got {max_trials!r} instead."
+            )
+        if retry_of is not None:
+            if isinstance(retry_of, bool) or not isinstance(retry_of, int):
+                raise InvalidArgumentError(
+                    f"The 'retry_of' parameter of ask() must be a trial id (int). Got {retry_of!r} instead."
+                )
+            try:
+                failed = self.storage.get_trial(self._study_id, retry_of)
+            except UnknownTrialError:
+                raise UnknownTrialError(f"Study '{self.name}' has no trial {retry_of} to retry.") from None
+            if failed.state is not TrialState.FAILED:
+                raise InvalidArgumentError(
+                    f"Only a failed trial can be retried; trial {retry_of} of study '{self.name}' is "
+                    f"{failed.state.value}."
+                )
+            if params is None:
+                params = failed.params  # a retry re-runs the same point
         return self._ask(params, max_trials=max_trials, retry_of=retry_of)
 
     def _ask(
@@ -509,13 +536,17 @@ class Study:
         """Every trial, in id order (snapshots read from the store)."""
         return self.storage.get_trials(self._study_id)
 
-    def get_trials(self, states: tuple[TrialState | str, ...] | None = None) -> list[Trial]:
-        """The trials in the given states."""
+    def get_trials(self, states: TrialState | str | tuple[TrialState | str, ...] | None = None) -> list[Trial]:
+        """The trials in the given states (one state, or several)."""
+        if isinstance(states, str | TrialState):
+            states = (states,)
         chosen = None if states is None else tuple(TrialState.parse(s) for s in states)
         return self.storage.get_trials(self._study_id, chosen)
 
     def trial(self, trial_id: int) -> Trial:
         """One trial by id."""
+        if isinstance(trial_id, bool) or not isinstance(trial_id, int):  # '0' found a trial on SQLite only
+            raise UnknownTrialError(f"Study '{self.name}' has no trial {trial_id!r}: a trial id is an int.")
         try:
             return self.storage.get_trial(self._study_id, trial_id)
         except UnknownTrialError:

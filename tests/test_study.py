@@ -21,6 +21,7 @@ from hyperlab.errors import (
     UnknownStudyError,
     UnknownTrialError,
 )
+from hyperlab.study import BudgetSpent
 from tests.helpers import PYTHON, python_env
 
 SPACE = Space(lr=Float(1e-4, 1.0, scale="log", tier=1), units=Int(16, 512, scale="log"), act=Choice(["relu", "tanh"]))
@@ -205,6 +206,11 @@ def test_best_trial_maximize_and_empty() -> None:
     for v in (0.2, 0.9, 0.5):
         study.tell(study.ask(), v)
     assert study.best_trial.id == 1
+    study.ask()
+    assert [t.id for t in study.get_trials("running")] == [3]  # one state, not its letters
+    assert [t.id for t in study.get_trials(("complete", TrialState.RUNNING))] == [0, 1, 2, 3]
+    with pytest.raises(UnknownTrialError, match="Study 'm' has no trial '0': a trial id is an int."):
+        study.trial("0")  # type: ignore[arg-type]
 
 
 def test_resume_by_name(tmp_path: Path) -> None:
@@ -269,6 +275,7 @@ def test_unknown_study_without_space() -> None:
         ({"seed": -1}, "The 'seed' parameter of Study must be an integer in [0, 2**62). Got -1"),
         ({"space": {"lr": 1}}, "The 'space' parameter of Study must be a Space."),
         ({"sampler": "random"}, "The 'sampler' parameter of Study must be a Sampler. Got 'random'"),
+        ({"metric": 5}, "The 'metric' parameter of Study must be a reported metric's name (a non-empty string)"),
     ],
 )
 def test_bad_study_arguments(kwargs: dict, message: str) -> None:
@@ -293,6 +300,13 @@ def test_bad_optimize_arguments() -> None:
         for value in (math.nan, math.inf):
             with pytest.raises(InvalidArgumentError, match=re.escape(message.format(name, "", value))):
                 study.optimize(lambda t: 0.0, n_trials=1, **{name: value})
+    with pytest.raises(
+        InvalidArgumentError, match="The 'objective' of optimize\\(\\) must be a callable taking a Trial"
+    ):
+        study.optimize(None, n_trials=3)  # type: ignore[arg-type]
+    for callbacks in (print, [1]):
+        with pytest.raises(InvalidArgumentError, match="The 'callbacks' parameter of optimize\\(\\) must be a list"):
+            study.optimize(lambda t: 0.0, n_trials=1, callbacks=callbacks)  # type: ignore[arg-type]
     assert study.trials == []
 
 
@@ -313,6 +327,34 @@ def test_ask_with_given_params() -> None:
     ):
         study.ask({"lr": 0.01, "units": 1000, "act": "tanh"})
     assert len(study.trials) == 1
+
+
+def test_ask_to_retry_reruns_a_failed_trials_params_once(storage: str) -> None:
+    study = Study("r", SPACE, storage=storage, seed=3)
+    failed = study.ask()
+    study.tell(failed, state="failed", reason="worker lost")
+    study.tell(study.ask(), 0.5)
+    retry = study.ask(retry_of=failed.id)
+    assert retry.params == failed.params and retry.retry_of == failed.id  # the same point, not a new draw
+    with pytest.raises(BudgetSpent, match="Trial 0 of study 'r' is already being retried."):
+        study.ask(retry_of=failed.id)
+    with pytest.raises(
+        InvalidArgumentError, match="Only a failed trial can be retried; trial 1 of study 'r' is complete."
+    ):
+        study.ask(retry_of=1)
+    with pytest.raises(UnknownTrialError, match="Study 'r' has no trial 99 to retry."):
+        study.ask(retry_of=99)
+    with pytest.raises(
+        InvalidArgumentError, match="'retry_of' parameter of ask\\(\\) must be a trial id \\(int\\). Got 'x'"
+    ):
+        study.ask(retry_of="x")  # type: ignore[arg-type]
+    for bad in (-1, 1.5, "3"):
+        with pytest.raises(
+            InvalidArgumentError,
+            match=f"'max_trials' parameter of ask\\(\\) must be a non-negative integer. Got {bad!r}",
+        ):
+            study.ask(max_trials=bad)  # type: ignore[arg-type]
+    assert len(study.trials) == 3
 
 
 def test_same_seed_same_params_in_another_process(tmp_path: Path) -> None:

@@ -40,8 +40,10 @@ class ASHAScheduler(Scheduler):
     ) -> None:
         check_int("ASHAScheduler", "reduction_factor", reduction_factor, 2)
         check_int("ASHAScheduler", "min_resource", min_resource, 1)
-        if max_resource is not None:
-            check_int("ASHAScheduler", "max_resource", max_resource, 1)
+        if max_resource is not None:  # below min_resource: no rung, so it would never stop a trial
+            check_int("ASHAScheduler", "max_resource", max_resource, min_resource)
+        if bracket is not None:
+            check_int("ASHAScheduler", "bracket", bracket, 0)
         self.reduction_factor = reduction_factor
         self.min_resource = min_resource
         self.max_resource = max_resource

@@ -366,8 +366,16 @@ class SQLStorage(Storage):
 
     def _init_schema(self) -> None:
         with self._tx() as conn:
-            fresh = not sa.inspect(conn).has_table("hyperlab_meta")
+            inspector = sa.inspect(conn)
+            fresh = not inspector.has_table("hyperlab_meta")
             if fresh:
+                taken = [name for name in _meta.tables if inspector.has_table(name)]
+                if taken:  # another application's tables: neither read nor add to them
+                    raise StorageError(
+                        f"The database {self._safe_url()} already has tables named {', '.join(taken)} that "
+                        "hyperlab did not make (it has no hyperlab_meta table): it belongs to another "
+                        "application. Give hyperlab a database or file of its own; this one was left unchanged."
+                    )
                 _meta.create_all(conn, checkfirst=True)
                 conn.execute(sa.insert(meta_table).values(key="schema_version", value=str(SCHEMA_VERSION)))
                 return

@@ -30,6 +30,7 @@ from hyperlab.errors import HyperlabError
 __all__ = ["DataError", "Dataset", "load_dataset", "SKLEARN_DATASETS", "Task"]
 
 Task = Literal["multiclass", "binary", "regression"]
+TASKS = ("auto", "multiclass", "binary", "regression")  # what load_dataset(task=) takes
 
 SKLEARN_DATASETS = ("digits", "iris", "wine", "breast_cancer", "diabetes")
 
@@ -260,7 +261,14 @@ def load_dataset(
     """
     from sklearn.model_selection import train_test_split
 
-    x, y, names = _load_raw(source, target, one_hot)
+    if not isinstance(source, str | Path):
+        raise DataError(
+            f"The data source must be a string (a file path, 'mnist1d' or 'sklearn:NAME'). Got {source!r} instead."
+        )
+    for name, value, valid in (("task", task, TASKS), ("nan", nan, ("error", "drop"))):
+        if value not in valid:
+            raise DataError(f"data.{name}: got {value!r}; valid: {', '.join(map(repr, valid))}.")
+    x, y, names = _load_raw(str(source), target, one_hot)
     x, y = _clean_nan(x, y, nan, names)
     n_train, n_dev, n_test = split_sizes(len(x), split)
     if min(n_train, n_dev, n_test) < 1:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+import numbers
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
@@ -82,33 +84,37 @@ class TrainConfig:
         for name, valid in choices.items():
             if getattr(self, name) not in valid:
                 raise bad(name, "one of " + ", ".join(valid))
-        if not self.learning_rate > 0:
-            raise bad("learning_rate", "a positive number")
-        for name in ("momentum", "rmsprop_beta", "adam_beta1", "adam_beta2"):
-            if not 0 <= getattr(self, name) < 1:
-                raise bad(name, "in [0, 1)")
-        for name in ("rmsprop_epsilon", "adam_epsilon"):
-            if not getattr(self, name) > 0:
-                raise bad(name, "a positive number")
-        for name in ("batch_size", "n_layers", "epochs", "step_size"):
+
+        def number(name: str, ok: Callable[[float], bool], valid: str, finite: bool = True) -> None:
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < (0 if name == "n_layers" else 1):
-                raise bad(name, "a positive integer" if name != "n_layers" else "a non-negative integer")
+            real = isinstance(v, numbers.Real) and not isinstance(v, bool)
+            if not real or math.isnan(v) or (finite and math.isinf(v)) or not ok(v):
+                raise bad(name, valid)
+
+        number("learning_rate", lambda v: v > 0, "a positive, finite number")
+        for name in ("momentum", "rmsprop_beta", "adam_beta1", "adam_beta2"):
+            number(name, lambda v: 0 <= v < 1, "in [0, 1)")
+        for name in ("rmsprop_epsilon", "adam_epsilon"):
+            number(name, lambda v: v > 0, "a positive, finite number")
+        for name in ("batch_size", "n_layers", "epochs", "step_size", "seed"):
+            v = getattr(self, name)
+            low = 0 if name in ("n_layers", "seed") else 1
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise bad(name, "a positive integer" if low else "a non-negative integer")
         widths = self.hidden_units if isinstance(self.hidden_units, list) else [self.hidden_units]
         if not widths or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
             raise bad("hidden_units", "a positive integer or a list of them")
-        if not self.l2 >= 0:
-            raise bad("l2", "a non-negative number")
-        if not 0 <= self.dropout < 1:
-            raise bad("dropout", "in [0, 1)")
-        if not self.decay_rate >= 0:
-            raise bad("decay_rate", "a non-negative number")
-        if not 0 < self.decay_base <= 1:
-            raise bad("decay_base", "in (0, 1]")
-        if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
+        number("l2", lambda v: v >= 0, "a non-negative, finite number")
+        number("dropout", lambda v: 0 <= v < 1, "in [0, 1)")
+        number("decay_rate", lambda v: v >= 0, "a non-negative, finite number")
+        number("decay_base", lambda v: 0 < v <= 1, "in (0, 1]")
+        if self.patience is not None and (
+            isinstance(self.patience, bool) or not isinstance(self.patience, int) or self.patience < 1
+        ):
             raise bad("patience", "a positive integer or null")
-        if not self.diverge_factor > 1:
-            raise bad("diverge_factor", "a number greater than 1")
+        number("diverge_factor", lambda v: v > 1, "a number greater than 1 (inf: only NaN/inf diverge)", finite=False)
+        if not isinstance(self.batch_norm, bool):  # the string 'no' would have switched it on
+            raise bad("batch_norm", "true or false")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

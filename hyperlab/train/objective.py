@@ -45,7 +45,7 @@ def make_objective(
     normalization, where it is slower and :func:`hyperlab.train.train` runs instead;
     ``"ordinary"`` always trains with :func:`hyperlab.train.train`.
     """
-    check_engine(engine)
+    check_recipe(fixed, metric, engine)
     fixed = dict(fixed or {})
 
     def objective(trial: Trial) -> float | None:
@@ -66,11 +66,23 @@ def make_objective(
     return objective
 
 
-def check_engine(engine: str) -> None:
+def check_recipe(fixed: Mapping[str, Any] | None, metric: str, engine: str) -> None:
+    """Refuse a bad engine, metric or fixed hyperparameter when the objective is made
+    (in the tuner), not in every trial or worker after it loaded the data."""
     if engine not in ENGINES:
         raise InvalidArgumentError(
             f"The 'engine' parameter must be one of {', '.join(ENGINES)}. Got {engine!r} instead."
         )
+    if metric not in METRICS:
+        raise InvalidArgumentError(
+            f"The 'metric' parameter must be one of {', '.join(METRICS)} (what the trainer reports that a study "
+            f"can optimize). Got {metric!r} instead."
+        )
+    if fixed is not None and not isinstance(fixed, Mapping):
+        raise InvalidArgumentError(
+            f"The fixed hyperparameters must be a mapping of name to value. Got {fixed!r} instead."
+        )
+    TrainConfig.from_params(fixed or {})  # an unknown name or a bad value, with the trainer's defaults for the rest
 
 
 def best_value(curve: list[dict[str, float]], metric: str) -> float | None:
@@ -100,7 +112,7 @@ class ObjectiveFactory:
     engine: str = "fused"  # see make_objective
 
     def __post_init__(self) -> None:
-        check_engine(self.engine)  # here, not in every worker after it loaded the data
+        check_recipe(self.fixed, self.metric, self.engine)  # here, not in every worker after it loaded the data
 
     def __call__(self) -> Any:
         data, fixed, metric = self.population_recipe()
@@ -124,7 +136,7 @@ class LoadedObjective:
     engine: str = "fused"  # see make_objective
 
     def __post_init__(self) -> None:
-        check_engine(self.engine)
+        check_recipe(self.fixed, self.metric, self.engine)
 
     def __call__(self) -> Any:
         return make_objective(self.data, self.fixed, metric=self.metric, engine=self.engine)

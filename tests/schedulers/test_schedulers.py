@@ -122,6 +122,14 @@ def test_divergence_is_always_stopped() -> None:
             "The 'min_resource' parameter of ASHAScheduler must be a positive integer. Got 0 instead.",
         ),
         (lambda: HyperbandScheduler(), "The 'max_resource' parameter of HyperbandScheduler is required"),
+        (  # no rung: it was accepted, and never stopped a trial
+            lambda: ASHAScheduler(min_resource=10, max_resource=3),
+            "The 'max_resource' parameter of ASHAScheduler must be an integer >= 10. Got 3 instead.",
+        ),
+        (
+            lambda: ASHAScheduler(bracket="x"),  # type: ignore[arg-type]
+            "The 'bracket' parameter of ASHAScheduler must be an integer >= 0. Got 'x' instead.",
+        ),
         (
             lambda: MedianScheduler(n_startup_trials=0),
             "The 'n_startup_trials' parameter of MedianScheduler must be a positive integer",

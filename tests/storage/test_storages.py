@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import textwrap
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -96,6 +98,16 @@ def test_newer_schema_is_refused_and_left_unchanged(tmp_path: Path) -> None:
 def test_bad_storage_spec(spec: object, match: str) -> None:
     with pytest.raises(InvalidArgumentError, match=match):
         get_storage(spec)  # type: ignore[arg-type]
+
+
+def test_another_applications_database_is_refused_and_left_unchanged(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE studies (id INTEGER PRIMARY KEY, title TEXT)")
+    with pytest.raises(StorageError, match="already has tables named studies that hyperlab did not make"):
+        SQLStorage(f"sqlite:///{path}")
+    with closing(sqlite3.connect(path)) as conn:  # hyperlab's tables were not added beside it
+        assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")] == ["studies"]
 
 
 def test_missing_folder_is_a_clear_error(tmp_path: Path) -> None:

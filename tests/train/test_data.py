@@ -115,6 +115,14 @@ def test_nan_error_and_drop(tmp_path: Path) -> None:
         ("rare", {"target": "label"}, "Class 9 has 2 sample(s), fewer than the 3 splits (train, dev, test) need"),
         ("npz_bad", {}, "d.npz must hold a feature array 'X' and a label array 'y'; it holds: features, y."),
         ("tiny", {"target": "label"}, "The data has 2 rows: too few for a train/dev/test split"),
+        # an unknown task trained as a regression, silently, before it was checked
+        (
+            None,
+            {"source": "sklearn:iris", "task": "classify"},
+            "data.task: got 'classify'; valid: 'auto', 'multiclass'",
+        ),
+        (None, {"source": "sklearn:iris", "nan": "ignore"}, "data.nan: got 'ignore'; valid: 'error', 'drop'."),
+        (None, {"source": 5}, "The data source must be a string (a file path, 'mnist1d' or 'sklearn:NAME'). Got 5"),
     ],
 )
 def test_bad_data_gets_a_clear_error(tmp_path: Path, make: str | None, kwargs: dict, message: str) -> None:

@@ -253,16 +253,26 @@ def test_batch_norm_trials_train_with_the_ordinary_trainer(digits, monkeypatch: 
     assert study.trials[0].state is TrialState.COMPLETE and len(study.trials[0].curve) == 3
 
 
-def test_an_unknown_engine_is_refused(digits) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    ("fixed", "kwargs", "said"),
+    [
+        (FAST, {"engine": "jit"}, "The 'engine' parameter must be one of fused, ordinary. Got 'jit' instead."),
+        # these made every trial of a study fail, one after another (train_cost: a KeyError)
+        (FAST, {"metric": "train_cost"}, "The 'metric' parameter must be one of dev_error, dev_cost, dev_accuracy"),
+        ({"lerning_rate": 0.1}, {}, "'lerning_rate' is not a hyperparameter of the built-in trainer."),
+        ({"epochs": 0}, {}, "The 'epochs' hyperparameter must be a positive integer. Got 0 instead."),
+        ([("epochs", 1)], {}, "The fixed hyperparameters must be a mapping of name to value."),
+    ],
+)
+def test_a_bad_objective_recipe_is_refused_when_made(digits, fixed, kwargs, said) -> None:  # type: ignore[no-untyped-def]
     from hyperlab.train import LoadedObjective, ObjectiveFactory
 
-    said = "The 'engine' parameter must be one of fused, ordinary. Got 'jit' instead."
     with pytest.raises(InvalidArgumentError, match=re.escape(said)):
-        make_objective(digits, FAST, engine="jit")
+        make_objective(digits, fixed, **kwargs)
     with pytest.raises(InvalidArgumentError, match=re.escape(said)):  # before it reaches a worker
-        ObjectiveFactory("sklearn:digits", engine="jit")
+        ObjectiveFactory("sklearn:digits", fixed, **kwargs)
     with pytest.raises(InvalidArgumentError, match=re.escape(said)):
-        LoadedObjective(digits, {}, engine="jit")
+        LoadedObjective(digits, fixed, **kwargs)
 
 
 def test_objective_reports_every_epoch_and_returns_best(digits) -> None:  # type: ignore[no-untyped-def]
@@ -301,7 +311,16 @@ def test_measure_test_uses_best_dev_weights(digits) -> None:  # type: ignore[no-
             {"optimizer": "sgd"},
             "The 'optimizer' hyperparameter must be one of gd, momentum, rmsprop, adam. Got 'sgd' instead.",
         ),
-        ({"learning_rate": -1.0}, "The 'learning_rate' hyperparameter must be a positive number. Got -1.0 instead."),
+        (
+            {"learning_rate": -1.0},
+            "The 'learning_rate' hyperparameter must be a positive, finite number. Got -1.0 instead.",
+        ),
+        # strings raised a raw TypeError; inf and True passed; 'no' switched batch norm on
+        ({"learning_rate": "0.1"}, "The 'learning_rate' hyperparameter must be a positive, finite number. Got '0.1'"),
+        ({"learning_rate": math.inf}, "The 'learning_rate' hyperparameter must be a positive, finite number. Got inf"),
+        ({"l2": True}, "The 'l2' hyperparameter must be a non-negative, finite number. Got True instead."),
+        ({"batch_norm": "no"}, "The 'batch_norm' hyperparameter must be true or false. Got 'no' instead."),
+        ({"seed": "x"}, "The 'seed' hyperparameter must be a non-negative integer. Got 'x' instead."),
         ({"dropout": 1.0}, "The 'dropout' hyperparameter must be in [0, 1). Got 1.0 instead."),
         ({"momentum": 1.0}, "The 'momentum' hyperparameter must be in [0, 1). Got 1.0 instead."),
         ({"hidden_units": [64, 0]}, "The 'hidden_units' hyperparameter must be a positive integer or a list of them."),
