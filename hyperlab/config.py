@@ -19,9 +19,9 @@ from __future__ import annotations
 import threading
 from difflib import get_close_matches
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hyperlab.errors import HyperlabError
 from hyperlab.space import Choice, Fixed, Float, Int, Param, Space, course_space
@@ -30,6 +30,17 @@ from hyperlab.train.hparams import Engine, hyperparameter_names
 __all__ = ["ConfigError", "StudyConfig", "load_config", "parse_config", "TRAINER_PARAMS"]
 
 Scalar = str | int | float | bool | None
+
+
+def _not_a_bool(value: Any) -> Any:
+    """YAML's true/false are not the numbers 1 and 0 here (pydantic would take them so)."""
+    if isinstance(value, bool):
+        raise ValueError("needs a number, not true/false")
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_not_a_bool)]
+Num = Annotated[float, BeforeValidator(_not_a_bool)]
 
 
 TRAINER_PARAMS: list[str] = hyperparameter_names()
@@ -52,9 +63,9 @@ class _Strict(BaseModel):
 class SplitSpec(_Strict):
     """Shares (summing to 1) or row counts (whole numbers) of the three splits."""
 
-    train: float = Field(0.6, gt=0)
-    dev: float = Field(0.2, gt=0)
-    test: float = Field(0.2, gt=0)
+    train: Num = Field(0.6, gt=0)
+    dev: Num = Field(0.2, gt=0)
+    test: Num = Field(0.2, gt=0)
 
     @model_validator(mode="after")
     def _sums(self) -> SplitSpec:
@@ -81,15 +92,15 @@ class DataSpec(_Strict):
 
 
 class _ParamSpec(_Strict):
-    tier: int | None = Field(None, ge=1, le=4)
+    tier: Count | None = Field(None, ge=1, le=4)
     when: dict[str, Scalar | list[Scalar]] | None = None
     default: Scalar = None
 
 
 class FloatSpec(_ParamSpec):
     type: Literal["float"]
-    low: float
-    high: float
+    low: Num
+    high: Num
     scale: Literal["linear", "log", "reverse_log"] = "linear"
 
     def build(self) -> Param:
@@ -98,10 +109,10 @@ class FloatSpec(_ParamSpec):
 
 class IntSpec(_ParamSpec):
     type: Literal["int"]
-    low: int
-    high: int
+    low: Count
+    high: Count
     scale: Literal["linear", "log"] = "linear"
-    step: int = 1
+    step: Count = 1
 
     def build(self) -> Param:
         return Int(
@@ -109,9 +120,23 @@ class IntSpec(_ParamSpec):
         )
 
 
+def _scalars(value: Any, fixed: bool = False) -> Any:
+    """Options and fixed values are strings, numbers, booleans or null: say so in one
+    line, instead of pydantic's attempt at each member of the union."""
+    for v in value if isinstance(value, list) and not fixed else [value]:
+        if not (v is None or isinstance(v, str | int | float | bool)):
+            raise ValueError(
+                "must be strings, numbers, booleans or null (a list of widths per layer cannot be searched: "
+                "search n_layers and hidden_units, or fix the list under train:)"
+                if isinstance(v, list)
+                else "must be strings, numbers, booleans or null"
+            )
+    return value
+
+
 class ChoiceSpec(_ParamSpec):
     type: Literal["choice"]
-    options: list[Scalar]
+    options: Annotated[list[Any], BeforeValidator(_scalars)]
 
     def build(self) -> Param:
         return Choice(self.options, tier=self.tier, when=self.when, default=self.default)
@@ -119,7 +144,7 @@ class ChoiceSpec(_ParamSpec):
 
 class FixedSpec(_ParamSpec):
     type: Literal["fixed"]
-    value: Scalar
+    value: Annotated[Any, BeforeValidator(lambda v: _scalars(v, fixed=True))]
 
     def build(self) -> Param:
         return Fixed(self.value, tier=self.tier, when=self.when, default=self.default)
@@ -132,7 +157,7 @@ class CourseSearch(_Strict):
     """The course's search space (``search: course``), optionally opening tier 4."""
 
     preset: Literal["course"]
-    max_tier: int = Field(3, ge=1, le=4)
+    max_tier: Count = Field(3, ge=1, le=4)
 
 
 class RandomSpec(_Strict):
@@ -145,25 +170,25 @@ class SobolSpec(_Strict):
 
 class GridSpec(_Strict):
     type: Literal["grid"]
-    n_points: int | dict[str, int] = 5
-    max_size: int = Field(10_000, ge=1)
+    n_points: Count | dict[str, Count] = 5
+    max_size: Count = Field(10_000, ge=1)
     shuffle: bool = True
 
 
 class CoarseToFineSpec(_Strict):
     type: Literal["coarse_to_fine"]
-    n_per_round: int = Field(20, ge=1)
-    top_k: int = Field(5, ge=1)
-    shrink: float = Field(0.5, gt=0, lt=1)
-    n_rounds: int | None = Field(None, ge=1)
+    n_per_round: Count = Field(20, ge=1)
+    top_k: Count = Field(5, ge=1)
+    shrink: Num = Field(0.5, gt=0, lt=1)
+    n_rounds: Count | None = Field(None, ge=1)
 
 
 class TPESpec(_Strict):
     type: Literal["tpe"]
-    n_startup: int = Field(10, ge=1)
-    n_candidates: int = Field(24, ge=1)
-    gamma: float = Field(0.15, gt=0, lt=1)
-    max_good: int = Field(25, ge=1)
+    n_startup: Count = Field(10, ge=1)
+    n_candidates: Count = Field(24, ge=1)
+    gamma: Num = Field(0.15, gt=0, lt=1)
+    max_good: Count = Field(25, ge=1)
     multivariate: bool = True
 
 
@@ -177,25 +202,25 @@ class InlineSpec(_Strict):
 
 class ProcessesSpec(_Strict):
     type: Literal["processes"]
-    parallel: int | None = Field(None, ge=1)  # default: the number of CPU cores
+    parallel: Count | None = Field(None, ge=1)  # default: the number of CPU cores
     engine: Engine = "fused"
 
 
 class RaySpec(_Strict):
     type: Literal["ray"]
     address: str | None = None  # None: start a local Ray instance; "auto" or "ray://host:10001"
-    parallel: int | None = Field(None, ge=1)
-    num_cpus: int | None = Field(None, ge=1)
-    cpus_per_worker: int = Field(1, ge=1)
+    parallel: Count | None = Field(None, ge=1)
+    num_cpus: Count | None = Field(None, ge=1)
+    cpus_per_worker: Count = Field(1, ge=1)
     engine: Engine = "fused"
 
 
 class FusedSpec(_Strict):
     type: Literal["fused"]
-    population: int = Field(64, ge=1)  # trials trained together as one vectorized model
+    population: Count = Field(64, ge=1)  # trials trained together as one vectorized model
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
-    max_memory: int | str | None = None  # bytes or "4GiB"; default: half the free RAM / GPU memory
-    workers: int | None = Field(None, ge=1)  # CPU processes for sub-populations; default: one per core
+    max_memory: Count | str | None = None  # bytes or "4GiB"; default: half the free RAM / GPU memory
+    workers: Count | None = Field(None, ge=1)  # CPU processes for sub-populations; default: one per core
     refill: bool = True  # new trials join as members leave; false: one whole population after another
 
     @field_validator("max_memory")
@@ -221,22 +246,22 @@ class NoScheduler(_Strict):
 
 class ASHASpec(_Strict):
     type: Literal["asha"]
-    reduction_factor: int = Field(3, ge=2)
-    min_resource: int = Field(1, ge=1)
-    max_resource: int | None = Field(None, ge=1)  # default: train.epochs
+    reduction_factor: Count = Field(3, ge=2)
+    min_resource: Count = Field(1, ge=1)
+    max_resource: Count | None = Field(None, ge=1)  # default: train.epochs
 
 
 class HyperbandSpec(_Strict):
     type: Literal["hyperband"]
-    reduction_factor: int = Field(3, ge=2)
-    min_resource: int = Field(1, ge=1)
-    max_resource: int | None = Field(None, ge=1)  # default: train.epochs
+    reduction_factor: Count = Field(3, ge=2)
+    min_resource: Count = Field(1, ge=1)
+    max_resource: Count | None = Field(None, ge=1)  # default: train.epochs
 
 
 class MedianSpec(_Strict):
     type: Literal["median"]
-    n_startup_trials: int = Field(5, ge=1)
-    n_warmup_steps: int = Field(0, ge=0)
+    n_startup_trials: Count = Field(5, ge=1)
+    n_warmup_steps: Count = Field(0, ge=0)
 
 
 SchedulerSpec = Annotated[NoScheduler | ASHASpec | HyperbandSpec | MedianSpec, Field(discriminator="type")]
@@ -247,19 +272,19 @@ class StudyConfig(_Strict):
 
     name: str = Field(min_length=1)
     storage: str = "sqlite:///hyperlab.db"
-    seed: int = Field(0, ge=0)
+    seed: Count = Field(0, ge=0, le=2**32 - 1)  # what NumPy and scikit-learn take as a seed
     data: DataSpec = Field(default_factory=DataSpec)
     metric: Literal["dev_error", "dev_cost", "dev_accuracy"] = "dev_error"
-    trials: int = Field(30, ge=1)
-    timeout: float | None = Field(None, gt=0, le=_SECONDS_MAX, allow_inf_nan=False)
+    trials: Count = Field(30, ge=1)
+    timeout: Num | None = Field(None, gt=0, le=_SECONDS_MAX, allow_inf_nan=False)
     sampler: SamplerSpec = Field(default_factory=lambda: RandomSpec(type="random"))
     runner: RunnerSpec = Field(default_factory=lambda: FusedSpec(type="fused"))
     scheduler: SchedulerSpec = Field(default_factory=lambda: NoScheduler(type="none"))
-    retries: int = Field(1, ge=0)  # re-runs of a trial whose worker was lost or interrupted
-    heartbeat: float = Field(
+    retries: Count = Field(1, ge=0)  # re-runs of a trial whose worker was lost or interrupted
+    heartbeat: Num = Field(
         5.0, gt=0, le=threading.TIMEOUT_MAX, allow_inf_nan=False
     )  # seconds between heartbeats of a running trial
-    grace: float = Field(
+    grace: Num = Field(
         60.0, gt=0, le=threading.TIMEOUT_MAX, allow_inf_nan=False
     )  # a trial silent this long is failed as lost
     train: dict[str, Any] = Field(default_factory=dict)
@@ -275,13 +300,14 @@ class StudyConfig(_Strict):
     def _type_shorthand(cls, v: Any) -> Any:
         return {"type": v} if isinstance(v, str) else v
 
-    @field_validator("grace")
-    @classmethod
-    def _grace_after_heartbeat(cls, v: float, info: Any) -> float:
-        beat = info.data.get("heartbeat")
-        if beat is not None and v <= beat:
-            raise ValueError(f"must be longer than heartbeat ({beat:g} s), or live trials would be failed as lost")
-        return v
+    @model_validator(mode="after")
+    def _grace_after_heartbeat(self) -> StudyConfig:  # also when grace is left at its default
+        if self.grace <= self.heartbeat:
+            raise ValueError(
+                f"grace ({self.grace:g} s) must be longer than heartbeat ({self.heartbeat:g} s), or live trials "
+                "would be failed as lost"
+            )
+        return self
 
     @property
     def epochs(self) -> int:
@@ -383,6 +409,18 @@ _TAGS: dict[str, type[BaseModel]] = {
 }
 
 
+# The types each tagged mapping takes (a missing type: key gets no list from pydantic).
+_UNION_TAGS: dict[str, tuple[str, ...]] = {
+    key: tuple(get_args(m.model_fields["type"].annotation)[0] for m in get_args(get_args(union)[0]))
+    for key, union in (
+        ("search", ParamSpec),
+        ("sampler", SamplerSpec),
+        ("runner", RunnerSpec),
+        ("scheduler", SchedulerSpec),
+    )
+}
+
+
 def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """The pydantic model whose keys apply at ``loc`` (for name suggestions)."""
     model: type[BaseModel] | None = StudyConfig
@@ -415,10 +453,13 @@ def _describe_error(err: dict[str, Any]) -> str | None:
         return f"{path}: unknown key '{key}'.{_suggest(key, options)}{valid}"
     if err["type"] == "union_tag_invalid" or err["type"] == "union_tag_not_found":
         ctx = err.get("ctx", {})
-        return f"{path}.type: got {err.get('input', {}).get('type')!r}; valid: {ctx.get('expected_tags', '')}."
+        valid = ctx.get("expected_tags") or ", ".join(repr(t) for t in _UNION_TAGS.get(str(loc[0]), ()))
+        return f"{path}.type: got {err.get('input', {}).get('type')!r}; valid: {valid}."
     value = err.get("input")
     shown = f"; got {value!r}" if not isinstance(value, dict) else ""
     msg = err["msg"].removeprefix("Value error, ")
+    if not path:  # a check across keys: its message names them
+        return f"{msg}."
     return f"{path}: {msg}{shown}."
 
 
@@ -467,13 +508,85 @@ def _check_semantics(config: StudyConfig, raw: dict[str, Any], source: str) -> N
                 problems.append(f"search.{key}.{field}: {message}.")
             if key in config.train:
                 problems.append(f"search.{key}: also given in train; a hyperparameter is either fixed or searched.")
+    problems += _trainer_values(config)
+    source = config.data.source
+    if config.data.target is not None and (source.startswith("sklearn:") or source == "mnist1d"):
+        problems.append(
+            f"data.target: {source} brings its own labels; data.target names the label column of a CSV or Parquet "
+            "file (or the label array of an NPZ file). Drop it."
+        )
+    widths = config.train.get("hidden_units")
+    if isinstance(widths, list) and "n_layers" in config.train and config.train["n_layers"] != len(widths):
+        problems.append(
+            f"train.n_layers: {config.train['n_layers']!r}, but hidden_units lists {len(widths)} widths (one per "
+            "layer, so they set the depth); drop n_layers or make them agree."
+        )
     if not problems:
         try:
-            config.space()
+            space = config.space()
         except HyperlabError as e:
             problems.append(f"search: {e}")
+        else:
+            problems += _search_problems(config, space)
     if problems:
         raise ConfigError(problems, source)
+
+
+def _trainer_values(config: StudyConfig) -> list[str]:
+    """train: values the trainer refuses, each with its key (checked here, before a
+    study is made, not in every trial)."""
+    from hyperlab.train.hparams import TrainConfig
+
+    problems = []
+    for key, value in config.train.items():
+        if key in TRAINER_PARAMS:
+            try:
+                TrainConfig.from_params({key: value})
+            except HyperlabError as e:
+                problems.append(f"train.{key}: {e}")
+    return problems
+
+
+def _search_problems(config: StudyConfig, space: Space) -> list[str]:
+    """Searched values the trainer would refuse (each trial drawing one would fail),
+    a course preset that would override train:, and a grid that cannot be made."""
+    from hyperlab.train.hparams import TrainConfig
+
+    problems = []
+    if isinstance(config.search, CourseSearch):
+        for key in config.train:
+            if key in space:
+                problems.append(
+                    f"train.{key}: the course's search space searches (or fixes) it too, and a trial's value "
+                    "would override this one; drop it from train:, or list search: parameters one by one."
+                )
+    else:
+        for name in space.names:
+            p = space[name]
+            if isinstance(p, Choice):
+                values = list(p.options)
+            elif isinstance(p, Fixed):
+                values = [p.value]
+            else:  # the ends and the middle: a float drawn for an integer is caught there
+                values = [p.from_unit(0.0), p.from_unit(0.5), p.from_unit(1.0)]
+            for value in values:
+                try:
+                    TrainConfig.from_params({**config.train, name: value})
+                except HyperlabError as e:
+                    problems.append(f"search.{name}: a trial could draw {value!r}, which the trainer refuses: {e}")
+                    break
+    if isinstance(config.sampler, GridSpec):
+        try:
+            size = config.sampler_object().size(space)
+        except HyperlabError as e:
+            problems.append(f"sampler.n_points: {e}")
+        else:
+            if size > config.sampler.max_size:
+                problems.append(
+                    f"sampler.max_size: the grid has {size:,} points, more than max_size {config.sampler.max_size:,}; "
+                    f"use fewer n_points, fix some parameters, or raise sampler.max_size to {size}."
+                )
+    return problems
 
 
 def load_config(path: str | Path) -> StudyConfig:
@@ -481,10 +594,44 @@ def load_config(path: str | Path) -> StudyConfig:
     import yaml
 
     p = Path(path)
+    if p.is_dir():
+        raise ConfigError([f"{str(p)!r} is a folder, not a study file (hyperlab init writes an example)"], str(p))
     if not p.is_file():
         raise ConfigError([f"the file {str(p)!r} does not exist (hyperlab init writes an example)"], str(p))
     try:
-        raw = yaml.safe_load(p.read_text())
+        raw = yaml.load(p.read_text(encoding="utf-8"), Loader=_loader())  # a SafeLoader
+    except UnicodeDecodeError as e:
+        raise ConfigError(
+            [f"it is not UTF-8 text (byte {e.start}: {e.object[e.start : e.start + 1]!r})"], str(p)
+        ) from None
     except yaml.YAMLError as e:
-        raise ConfigError([f"it is not valid YAML: {e}"], str(p)) from None
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        what = " ".join(str(getattr(e, "problem", None) or e).split())
+        raise ConfigError([f"it is not valid YAML{where}: {what}"], str(p)) from None
     return parse_config(raw, str(p))
+
+
+def _unique_keys(loader: Any, node: Any, deep: bool = False) -> Any:
+    """A YAML mapping whose keys are unique: PyYAML lets the last of two equal keys win."""
+    import yaml
+
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the key {key!r} appears twice in one mapping", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep)
+
+
+def _loader() -> Any:
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        pass
+
+    UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_keys)
+    return UniqueKeyLoader

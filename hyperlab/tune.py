@@ -16,6 +16,7 @@ from hyperlab.trial import Trial, TrialState
 __all__ = ["TuneJob", "objective_from_config"]
 
 TEST_ATTR = "test_metrics"
+SETTINGS_ATTR = "tune_settings"  # the data and fixed hyperparameters the study's trials train with
 
 
 @dataclass
@@ -32,7 +33,7 @@ class TuneJob:
         """The study, opened (or created) on first use: after the data has been checked,
         so that a bad data file leaves no empty study behind."""
         c = self.config
-        return Study(
+        study = Study(
             c.name,
             c.space(),
             metric=c.metric,
@@ -42,6 +43,41 @@ class TuneJob:
             scheduler=c.scheduler_object(),
             seed=c.seed,
         )
+        self._check_settings(study)
+        return study
+
+    def settings(self) -> dict[str, Any]:
+        """What every trial of the study trains with besides its params: the data and the
+        fixed hyperparameters (the space, metric and seed are checked by Study itself)."""
+        return {"data": self.config.data.model_dump(mode="json"), "train": dict(self.config.train)}
+
+    def _check_settings(self, study: Study) -> None:
+        """Refuse to resume a study with other data or other fixed hyperparameters: its
+        new trials would be ranked against old ones trained otherwise, and its best
+        configuration would pair one run's settings with another's params."""
+        from hyperlab.errors import StudyMismatchError
+
+        now = self.settings()
+        stored = study.attrs.get(SETTINGS_ATTR)
+        if stored is None:  # a new study (or one from before this check): record them
+            study.attrs[SETTINGS_ATTR] = now
+            return
+
+        def show(d: dict[str, Any], key: str) -> str:
+            return repr(d[key]) if key in d else "unset (the default)"
+
+        changed = []
+        for part in ("data", "train"):
+            was, new = stored.get(part, {}), now[part]
+            for key in dict.fromkeys([*was, *new]):
+                if was.get(key) != new.get(key):
+                    changed.append(f"{part}.{key} was {show(was, key)}, now {show(new, key)}")
+        if changed:
+            raise StudyMismatchError(
+                f"Study '{self.config.name}' was run with other settings: {'; '.join(changed)}. Its trials "
+                "would be compared with new ones trained otherwise: use a new study name, or restore the "
+                "stored settings to resume it."
+            )
 
     @property
     def maximize(self) -> bool:
@@ -63,6 +99,13 @@ class TuneJob:
                 nan=d.nan,
             )
             self._check_batches()
+            if self.config.metric == "dev_accuracy" and self._data.task == "regression":
+                from hyperlab.errors import InvalidArgumentError
+
+                raise InvalidArgumentError(
+                    f"metric: dev_accuracy needs a classification task, but {d.source} is a regression "
+                    f"(data.task: {d.task}); use dev_error (the mean squared error) or dev_cost."
+                )
         return self._data
 
     def _check_batches(self) -> None:

@@ -58,6 +58,7 @@ def test_init_tune_and_inspect(in_tmp: Path, capsys: pytest.CaptureFixture[str])
     assert code == 0 and "complete" in out and "first -> best@epoch" in out
     code, out, _ = run(capsys, "show", "digits-mlp", "--trial", "0")
     assert code == 0 and "trial 0" in out and "train_cost" in out
+    assert "scheduler and worker" in out and "[bold]" not in out  # the markup was printed as text
     code, out, _ = run(capsys, "export", "digits-mlp", "--format", "json")
     exported = json.loads(out)
     assert [t["id"] for t in exported["trials"]] == [0, 1] and exported["trials"][0]["curve"]["0"]["dev_error"] >= 0
@@ -84,7 +85,9 @@ def test_demo_tiny(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ("args", "message"),
     [
         (["tune", "nothere.yaml"], "the file 'nothere.yaml' does not exist"),
-        (["show", "ghost"], "There is no study named 'ghost' in sqlite:///hyperlab.db; 'hyperlab list"),
+        # looking creates nothing: a mistyped path used to become a new, empty database
+        (["show", "ghost"], "There is no database at hyperlab.db (--storage sqlite:///hyperlab.db); hyperlab tune"),
+        (["list", "--storage", "sqlite:///hyperlab.bd"], "There is no database at hyperlab.bd"),
         (["show", "ghost", "--sort", "speed"], "--sort must be one of id, value, duration. Got 'speed' instead."),
         (["export", "ghost", "--format", "xml"], "--format must be csv or json. Got 'xml' instead."),
         (["show", "ghost", "--storage", "nowhere"], "The 'storage' parameter must be 'memory' or a database URL"),
@@ -97,6 +100,7 @@ def test_errors_exit_2_without_traceback(
     assert code == 2
     assert message in " ".join(err.split()), err
     assert "Traceback" not in err + out
+    assert not list(in_tmp.iterdir())
 
 
 def test_bad_yaml_exits_2_naming_the_field(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -195,9 +199,10 @@ def test_ctrl_c_or_sigterm_leaves_a_resumable_study(in_tmp: Path, runner: str, s
         assert interrupted and all(t.state in (TrialState.COMPLETE, TrialState.FAILED) for t in trials)
     started = len(trials)
     # Re-running resumes the same study: the interrupted trial runs again with its params
-    # (a retry, which the budget does not count), nothing else starts.
+    # (a retry, which the budget does not count), nothing else starts. With the same
+    # epochs: other fixed hyperparameters than the stored ones are refused.
     out = subprocess.run(
-        [PYTHON, "-m", "hyperlab", "tune", "s.yaml", "--trials", str(started), "--epochs", "1"],
+        [PYTHON, "-m", "hyperlab", "tune", "s.yaml", "--trials", str(started)],
         env=env,
         cwd=in_tmp,
         capture_output=True,
@@ -250,3 +255,67 @@ def test_cli_inspection_does_not_import_torch() -> None:
     code = "import sys, hyperlab.cli, hyperlab.config; print('torch' in sys.modules)"
     out = subprocess.run([PYTHON, "-c", code], env=python_env(), capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_resuming_with_other_data_or_fixed_hyperparameters_is_refused(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    head = "runner: inline\ntrials: 2\nsearch: {learning_rate: {type: float, low: 0.001, high: 0.1, scale: log}}\n"
+    (in_tmp / "a.yaml").write_text("name: a/b\ndata: {source: 'sklearn:iris'}\ntrain: {epochs: 2}\n" + head)
+    code, out, err = run(capsys, "tune", "a.yaml", "--storage", "sqlite:///other.db")
+    assert code == 0, err
+    assert (in_tmp / "a_b-curves.png").exists()  # a '/' in the name does not make a missing folder
+    before = run(capsys, "export", "a/b", "--format", "json", "--storage", "sqlite:///other.db")[1]
+    changes = [
+        ("data: {source: 'sklearn:wine'}\ntrain: {epochs: 2}\n", "data.source was 'sklearn:iris', now 'sklearn:wine'"),
+        (
+            "data: {source: 'sklearn:iris'}\ntrain: {epochs: 2, n_layers: 1}\n",
+            "train.n_layers was unset (the default), now 1",
+        ),
+    ]
+    for change, said in changes:
+        (in_tmp / "b.yaml").write_text("name: a/b\n" + change + head)
+        code, _, err = run(capsys, "tune", "b.yaml", "--trials", "4", "--storage", "sqlite:///other.db")
+        assert code == 2 and said in " ".join(err.split()), err
+    code, _, err = run(capsys, "tune", "a.yaml", "--epochs", "3", "--trials", "4", "--storage", "sqlite:///other.db")
+    assert code == 2 and "train.epochs was 2, now 3" in " ".join(err.split())
+    # nothing was added to the study, and the same file still resumes it
+    assert run(capsys, "export", "a/b", "--format", "json", "--storage", "sqlite:///other.db")[1] == before
+    code, out, err = run(capsys, "tune", "a.yaml", "--trials", "3", "--storage", "sqlite:///other.db")
+    assert code == 0 and "3 trials, 2 started before" in out, err
+    assert not (in_tmp / "hyperlab.db").exists()  # --storage overrode the file's store
+
+
+@pytest.mark.parametrize(
+    ("extra", "args", "message"),
+    [
+        ("", ["--parallel", "2"], "--parallel 2: the study's runner is inline, one trial at a time"),
+        ("search: {epochs: {type: int, low: 1, high: 3}}\n", ["--epochs", "2"], "--epochs 2: this study searches"),
+        ("", ["--timeout", "inf"], "--timeout inf: give a finite number of seconds, or leave it out."),
+        ("", ["--png", "no/such/dir/c.png"], "--png no/such/dir/c.png: the folder no/such/dir does not exist."),
+        (
+            "metric: dev_accuracy\ndata: {source: 'sklearn:diabetes'}\n",
+            [],
+            "metric: dev_accuracy needs a classification",
+        ),
+    ],
+)
+def test_tune_arguments_that_cannot_work_exit_2_before_the_study_exists(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str], extra: str, args: list[str], message: str
+) -> None:
+    text = "name: t\nrunner: inline\ntrials: 1\n" + extra + ("" if "epochs" in extra else "train: {epochs: 1}\n")
+    if "data:" not in extra:
+        text += "data: {source: 'sklearn:iris'}\n"
+    (in_tmp / "t.yaml").write_text(text)
+    code, _, err = run(capsys, "tune", "t.yaml", *args)
+    assert code == 2 and message in " ".join(err.split()), err
+    assert not (in_tmp / "hyperlab.db").exists()
+
+
+def test_output_paths_in_missing_folders_exit_2(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "init", "no/such/study.yaml")
+    assert code == 2 and "init no/such/study.yaml: the folder no/such does not exist." in err
+    code, _, err = run(capsys, "init", ".", "--force")
+    assert code == 2 and "init .: it is a folder; give a file name." in err
+    code, _, err = run(capsys, "export", "any", "-o", "no/such/t.csv")
+    assert code == 2 and "--output no/such/t.csv: the folder no/such does not exist." in " ".join(err.split())

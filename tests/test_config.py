@@ -39,6 +39,9 @@ def test_defaults_and_shorthands() -> None:
     assert ordinary.runner.engine == "ordinary"  # type: ignore[union-attr]
 
 
+LR = {"type": "float", "low": 1e-3, "high": 1e-1, "scale": "log"}
+
+
 @pytest.mark.parametrize(
     ("raw", "problem"),
     [
@@ -106,8 +109,57 @@ def test_defaults_and_shorthands() -> None:
             "search.learning_rate: also given in train; a hyperparameter is either fixed or searched.",
         ),
         ({"search": "course"}, "name: Field required."),
+        # found by an audit of the CLI: each was taken silently, failed every trial, or came too late
+        ({"name": "x", "trials": True}, "trials: needs a number, not true/false; got True."),
+        (
+            {"name": "x", "data": {"source": "sklearn:iris", "target": "label"}},
+            "data.target: sklearn:iris brings its own",
+        ),
+        (
+            {"name": "x", "train": {"n_layers": 3, "hidden_units": [16, 8]}},
+            "train.n_layers: 3, but hidden_units lists 2 widths",
+        ),
+        ({"name": "x", "seed": 2**32}, "seed: Input should be less than or equal to 4294967295; got 4294967296."),
+        (
+            {"name": "x", "search": {"learning_rate": {"low": 0.1, "high": 1}}},
+            "search.learning_rate.type: got None; valid: 'float', 'int', 'choice', 'fixed'.",
+        ),
+        (
+            {"name": "x", "search": {"hidden_units": {"type": "choice", "options": [[16, 16], [32]]}}},
+            "search.hidden_units.options: must be strings, numbers, booleans or null (a list of widths per layer",
+        ),
+        ({"name": "x", "heartbeat": 100}, "grace (60 s) must be longer than heartbeat (100 s)"),
+        ({"name": "x", "train": {"batch_size": "abc"}}, "train.batch_size: The 'batch_size' hyperparameter must be"),
+        (
+            {"name": "x", "search": {"optimizer": {"type": "choice", "options": ["adam", "nadam"]}}},
+            "search.optimizer: a trial could draw 'nadam', which the trainer refuses: The 'optimizer' hyperparameter",
+        ),
+        (
+            {"name": "x", "search": {"dropout": {"type": "float", "low": 0.5, "high": 1.0}}},
+            "search.dropout: a trial could draw 1.0, which the trainer refuses",
+        ),
+        (
+            {"name": "x", "search": {"batch_size": {"type": "float", "low": 16, "high": 64}}},
+            "search.batch_size: a trial could draw 16.0, which the trainer refuses",
+        ),
+        (
+            {"name": "x", "train": {"learning_rate": 0.5}},
+            "train.learning_rate: the course's search space searches (or fixes) it too",
+        ),
+        (
+            {
+                "name": "x",
+                "search": {"learning_rate": LR},
+                "sampler": {"type": "grid", "n_points": 100, "max_size": 10},
+            },
+            "sampler.max_size: the grid has 100 points, more than max_size 10;",
+        ),
+        (
+            {"name": "x", "search": {"learning_rate": LR}, "sampler": {"type": "grid", "n_points": {"lr": 3}}},
+            "sampler.n_points: GridSampler got n_points for 'lr', which is not a parameter of the space",
+        ),
         ({"name": "x", "heartbeat": float("nan")}, "heartbeat: Input should be a finite number; got nan."),
-        ({"name": "x", "timeout": float("inf")}, "timeout: Input should be a finite number; got inf."),
+        ({"name": "x", "timeout": float("inf")}, "timeout: Input should be less than or equal to 9223372036; got inf."),
         (
             {"name": "x", "runner": {"type": "processes", "engine": "jit"}},
             "runner.engine: Input should be 'fused' or 'ordinary'; got 'jit'.",
@@ -129,8 +181,16 @@ def test_missing_and_invalid_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "none.yaml")
     (tmp_path / "bad.yaml").write_text("name: [unclosed\n")
-    with pytest.raises(ConfigError, match="it is not valid YAML"):
+    with pytest.raises(ConfigError, match="it is not valid YAML at line 2, column 1: expected ',' or ']'"):
         load_config(tmp_path / "bad.yaml")
+    (tmp_path / "twice.yaml").write_text("name: x\ntrials: 2\ntrials: 1\n")  # PyYAML lets the last one win
+    with pytest.raises(ConfigError, match="line 3, column 1: the key 'trials' appears twice in one mapping"):
+        load_config(tmp_path / "twice.yaml")
+    (tmp_path / "latin1.yaml").write_bytes(b"name: caf\xe9\n")
+    with pytest.raises(ConfigError, match=re.escape("it is not UTF-8 text (byte 9: b'\\xe9')")):
+        load_config(tmp_path / "latin1.yaml")
+    with pytest.raises(ConfigError, match="is a folder, not a study file"):
+        load_config(tmp_path)
     (tmp_path / "list.yaml").write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="the top level must be a mapping"):
         load_config(tmp_path / "list.yaml")
@@ -151,7 +211,8 @@ def test_the_runners_engine_reaches_the_objective(monkeypatch: pytest.MonkeyPatc
     raw = {
         "name": "x",
         "data": {"source": "sklearn:iris"},
-        "train": {"epochs": 2, "hidden_units": 8},
+        "train": {"epochs": 2, "hidden_units": 8},  # under search: course, the trial's width would override it
+        "search": {"learning_rate": {"type": "float", "low": 0.01, "high": 0.1, "scale": "log"}},
         "runner": {"type": "processes", "engine": engine},
     }
     study = Study("x", parse_config(raw).space(), storage="memory", seed=0, metric="dev_error")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -60,15 +61,18 @@ def _run_job(config: Any, *, trials: int | None, timeout: float | None, png: Pat
 
     from hyperlab._signals import Terminated, stop_on_sigterm
     from hyperlab.cli._live import LiveView
-    from hyperlab.runners import InlineRunner
+    from hyperlab.runners import FusedRunner, InlineRunner
     from hyperlab.tune import TuneJob
 
     job = TuneJob(config)
     data = job.data  # checked before the study is opened: a bad file leaves nothing behind
+    runner = config.runner_object()
+    if isinstance(runner, FusedRunner):
+        runner.check_device()  # likewise
+    job.policy(trials=trials, timeout=timeout)  # the --timeout given, too
     study = job.study
     total = trials or config.trials
     before = study.storage.get_study(study.name).n_budgeted
-    runner = config.runner_object()
     console.print(f"[bold]study[/] {config.name}  [dim]({config.storage})[/]")
     console.print(f"[bold]data[/]  {data.describe()}")
     console.print(
@@ -134,7 +138,7 @@ def _report(job: Any, png: Path | None) -> None:
     test = job.test_metrics()
     shown = ", ".join(f"{k} {v:.4g}" for k, v in test.items() if k.startswith("test_"))
     console.print(f"\n[bold]test split[/] (measured once, on the best configuration): {shown}")
-    path = png or Path(f"{config.name}-curves.png")
+    path = png or Path(_file_name(config.name) + "-curves.png")
     plot_curves(trials, config.metric, job.maximize, path, title=f"{config.name}: {config.metric}")
     console.print(f"[bold]curves[/] {path}")
 
@@ -148,22 +152,55 @@ def tune(
     ] = None,
     epochs: Annotated[int | None, typer.Option(help="Override train.epochs.", min=1)] = None,
     parallel: Annotated[
-        int | None, typer.Option(help="Workers running trials at once (overrides runner.parallel).", min=1)
+        int | None,
+        typer.Option(
+            help="Worker processes (overrides runner.parallel, or runner.workers of the fused runner).", min=1
+        ),
     ] = None,
     png: Annotated[Path | None, typer.Option(help="Where to write the curves PNG (default NAME-curves.png).")] = None,
+    storage: Annotated[
+        str | None, typer.Option("--storage", "-s", help="Override the file's storage: a database URL, or 'memory'.")
+    ] = None,
 ) -> None:
     """Run the study a YAML file describes; re-running it resumes the study."""
-    from hyperlab.config import ProcessesSpec, RaySpec, load_config
+    from hyperlab.config import FusedSpec, InlineSpec, load_config
 
     config = load_config(study_file)
+    if timeout is not None and not (math.isfinite(timeout) and timeout <= threading.TIMEOUT_MAX):
+        raise InvalidArgumentError(f"--timeout {timeout}: give a finite number of seconds, or leave it out.")
     if epochs is not None:
+        if "epochs" in config.space():
+            raise InvalidArgumentError(
+                f"--epochs {epochs}: this study searches epochs (under search:); drop --epochs, or fix epochs "
+                "under train: instead of searching it."
+            )
         config.train["epochs"] = epochs
     if parallel is not None:
-        if isinstance(config.runner, RaySpec):
-            config.runner = config.runner.model_copy(update={"parallel": parallel})
-        else:
-            config.runner = ProcessesSpec(type="processes", parallel=parallel)
+        if isinstance(config.runner, InlineSpec):
+            raise InvalidArgumentError(
+                f"--parallel {parallel}: the study's runner is inline, one trial at a time in this process; "
+                "set runner: processes (or fused, ray) in the study file to run trials in parallel."
+            )
+        field = "workers" if isinstance(config.runner, FusedSpec) else "parallel"
+        config.runner = config.runner.model_copy(update={field: parallel})
+    if storage is not None:
+        config.storage = storage
+    if png is not None:
+        _check_writable(png, "--png")
     _run_job(config, trials=trials, timeout=timeout, png=png)
+
+
+def _file_name(name: str) -> str:
+    """A study name as a file name in the working directory (a name may hold '/')."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name).lstrip(".") or "study"
+
+
+def _check_writable(path: Path, option: str) -> None:
+    """Refuse an output path in a missing folder or on a folder, before any work."""
+    if path.is_dir():
+        raise InvalidArgumentError(f"{option} {path}: it is a folder; give a file name.")
+    if not path.parent.is_dir():
+        raise InvalidArgumentError(f"{option} {path}: the folder {path.parent} does not exist.")
 
 
 def demo_config(trials: int, epochs: int, storage: str) -> Any:
@@ -202,10 +239,28 @@ def _fixed_names(space: Any) -> frozenset[str]:
     return frozenset(n for n, p in space.items() if isinstance(p, Fixed))
 
 
+def _existing(storage: str) -> None:
+    """Looking at a store must not create one: a mistyped SQLite path is an error, not
+    a new, empty database."""
+    import sqlalchemy as sa
+
+    try:
+        url = sa.engine.make_url(storage)
+    except Exception:  # not a URL: get_storage says what is wrong with it
+        return
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        path = Path(url.database)
+        if not path.exists():
+            raise InvalidArgumentError(
+                f"There is no database at {path} (--storage {storage}); hyperlab tune creates one."
+            )
+
+
 def _open(name: str, storage: str) -> Any:
     from hyperlab.errors import UnknownStudyError
     from hyperlab.study import Study
 
+    _existing(storage)
     try:
         return Study(name, storage=storage)
     except UnknownStudyError:
@@ -278,6 +333,7 @@ def list_studies(storage: StorageOpt = DEFAULT_STORAGE) -> None:
     from hyperlab.storage import get_storage
     from hyperlab.trial import TrialState
 
+    _existing(storage)
     store = get_storage(storage)
     records = store.list_studies()
     if not records:
@@ -335,12 +391,16 @@ def _show_trial(t: Any) -> None:
         f"[bold]trial {t.id}[/]: {t.state.value}, value {_fmt(t.value)}, {len(t.curve)} steps, {_fmt(t.duration)} s"
     )
     console.print(_yaml(t.params), markup=False, highlight=False, soft_wrap=True)
+    # the texts are the user's and the workers': printed as they are, not read as markup
     if t.reason:
-        console.print(f"[bold]reason[/]\n{t.reason}")
+        console.print("[bold]reason[/]")
+        console.print(t.reason, markup=False, highlight=False)
     if t.user_attrs:
-        console.print(f"[bold]user attributes[/] {json.dumps(t.user_attrs)}", markup=False, highlight=False)
+        console.print("[bold]user attributes[/] ", end="")
+        console.print(json.dumps(t.user_attrs), markup=False, highlight=False)
     if t.system_attrs:
-        console.print(f"[bold]scheduler and worker[/] {json.dumps(t.system_attrs)}", markup=False, highlight=False)
+        console.print("[bold]scheduler and worker[/] ", end="")
+        console.print(json.dumps(t.system_attrs), markup=False, highlight=False)
     if t.retry_of is not None:
         console.print(f"[bold]retry of[/] trial {t.retry_of}")
     if t.curve:
@@ -369,6 +429,8 @@ def export(
     """Export a study's trials as CSV or JSON."""
     if format not in FORMATS:
         raise InvalidArgumentError(f"--format must be csv or json. Got {format!r} instead.")
+    if output is not None:
+        _check_writable(output, "--output")
     s = _open(study, storage)
     if format == "csv":
         text = s.to_dataframe().to_csv(index=False)
@@ -431,6 +493,7 @@ def init(
 
     if path.exists() and not force:
         raise InvalidArgumentError(f"{path} exists; pass --force to overwrite it.")
+    _check_writable(path, "init")
     path.write_text(EXAMPLE_YAML)
     console.print(f"wrote {path}; run it with: hyperlab tune {path}")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 import traceback
 from collections.abc import Callable
@@ -86,7 +87,7 @@ class FusedRunner(Runner):
         refill: bool = True,
     ) -> None:
         check_int("FusedRunner", "population", population)
-        if not isinstance(device, str) or not (device in DEVICES or device.startswith("cuda:")):
+        if not isinstance(device, str) or not (device in DEVICES or re.fullmatch(r"cuda:\d+", device)):
             raise InvalidArgumentError(
                 f"The 'device' parameter of FusedRunner must be one of {', '.join(DEVICES)} (or cuda:N). "
                 f"Got {device!r} instead."
@@ -136,11 +137,7 @@ class FusedRunner(Runner):
             )
         import torch
 
-        from hyperlab.train.fused import resolve_device
-
-        device = resolve_device(self.device)
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise InvalidArgumentError("The fused runner was asked for device 'cuda', but torch sees no CUDA GPU.")
+        device = self.check_device()
         if self.threads is not None:
             torch.set_num_threads(self.threads)
         data, fixed, metric = recipe()
@@ -166,6 +163,20 @@ class FusedRunner(Runner):
             beat.close()
             if pool is not None:
                 pool.close()
+
+    def check_device(self) -> str:
+        """The device the run will use; an error now if it is a GPU torch cannot see."""
+        import torch
+
+        from hyperlab.train.fused import resolve_device
+
+        device = resolve_device(self.device)
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise InvalidArgumentError(
+                f"The fused runner was asked for device {self.device!r}, but torch sees no CUDA GPU; "
+                "use device auto (a GPU when there is one) or cpu."
+            )
+        return device
 
     def _pool(self, device: str) -> PopulationPool | None:
         """The worker processes for a CPU run (started by :meth:`run`, before the first population)."""

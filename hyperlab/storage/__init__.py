@@ -52,6 +52,13 @@ def get_storage(spec: Storage | str | None) -> Storage:
             f"The 'storage' parameter must be 'memory' or a database URL such as 'sqlite:///hyperlab.db' "
             f"or 'postgresql+psycopg://user@host/db'. Got {spec!r} instead."
         )
+    backend = spec.split("://", 1)[0].split("+", 1)[0].lower()
+    if backend not in ("sqlite", "postgresql"):
+        raise InvalidArgumentError(
+            f"The 'storage' parameter must be a SQLite or PostgreSQL URL (sqlite:///hyperlab.db, "
+            f"postgresql+psycopg://user@host/db) or 'memory'; hyperlab does not store studies in {backend}. "
+            f"Got {spec!r}."
+        )
     from hyperlab.storage._sql import SQLStorage
 
     return SQLStorage(spec)

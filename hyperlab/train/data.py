@@ -137,6 +137,8 @@ def _load_table(path: Path, target: str | None, one_hot: bool) -> tuple[np.ndarr
             f"data.target '{target}' is not a column of {path.name}; its columns are: "
             f"{', '.join(map(str, frame.columns))}.{hint}"
         )
+    if frame.empty:
+        raise DataError(f"{path.name} has columns ({', '.join(map(str, frame.columns))}) but no rows.")
     y = frame[target].to_numpy()
     features = frame.drop(columns=[target])
     text = [str(c) for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
@@ -151,7 +153,14 @@ def _load_table(path: Path, target: str | None, one_hot: bool) -> tuple[np.ndarr
 
 
 def _load_npz(path: Path, target: str | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    with np.load(path, allow_pickle=False) as f:
+    try:
+        f = np.load(path, allow_pickle=False)
+    except Exception as e:  # not an .npz at all (np.load then tries to read a pickle)
+        said = "not an .npz file" if isinstance(e, ValueError) else f"{type(e).__name__}: {e}"  # not a pickle hint
+        raise DataError(f"Cannot read {path} as an .npz archive of NumPy arrays: {said}.") from None
+    if not isinstance(f, np.lib.npyio.NpzFile):
+        raise DataError(f"{path.name} holds a single NumPy array, not an .npz archive of arrays 'X' and 'y'.")
+    with f:
         keys = list(f.keys())
         ykey = target or "y"
         xkey = next((k for k in ("X", "x") if k in keys), None)
@@ -223,6 +232,11 @@ def _task_and_labels(y: np.ndarray, task: str) -> tuple[Task, np.ndarray, list[A
         if not numeric:
             raise DataError(f"task: regression needs a numeric target; got values such as {y[:3].tolist()}.")
         return "regression", y.astype(np.float32), []
+    if task == "multiclass" and numeric and not integral:
+        raise DataError(
+            f"data.task: multiclass needs class labels, but the target holds non-integer numbers such as "
+            f"{y[~(np.mod(y, 1) == 0)][:3].tolist()}; use task: regression (or auto)."
+        )
     classes, codes = np.unique(y, return_inverse=True)
     if task == "binary" and len(classes) != 2:
         raise DataError(f"task: binary needs exactly 2 classes; the target has {len(classes)}.")

@@ -93,6 +93,7 @@ def test_newer_schema_is_refused_and_left_unchanged(tmp_path: Path) -> None:
     [
         (42, "The 'storage' parameter must be None, 'memory', a database URL or a Storage. Got 42"),
         ("hyperlab.db", "must be 'memory' or a database URL such as 'sqlite:///hyperlab.db'"),
+        ("mysql://u@h/db", "hyperlab does not store studies in mysql. Got 'mysql://u@h/db'."),  # not "no MySQLdb"
     ],
 )
 def test_bad_storage_spec(spec: object, match: str) -> None:

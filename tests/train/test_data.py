@@ -114,6 +114,8 @@ def test_nan_error_and_drop(tmp_path: Path) -> None:
         ("csv", {"target": None}, "data.target is required for d.csv: name the column that holds the labels."),
         ("rare", {"target": "label"}, "Class 9 has 2 sample(s), fewer than the 3 splits (train, dev, test) need"),
         ("npz_bad", {}, "d.npz must hold a feature array 'X' and a label array 'y'; it holds: features, y."),
+        ("npz_text", {}, "as an .npz archive of NumPy arrays: not an .npz file."),  # was np.load's traceback
+        ("header_only", {"target": "label"}, "d.csv has columns (a, b, label) but no rows."),
         ("tiny", {"target": "label"}, "The data has 2 rows: too few for a train/dev/test split"),
         # an unknown task trained as a regression, silently, before it was checked
         (
@@ -134,6 +136,12 @@ def test_bad_data_gets_a_clear_error(tmp_path: Path, make: str | None, kwargs: d
         if make == "tiny":
             frame = frame.iloc[:2]
         frame.to_csv(tmp_path / "d.csv", index=False)
+        source = str(tmp_path / "d.csv")
+    elif make == "npz_text":
+        (tmp_path / "d.npz").write_text("not arrays")
+        source = str(tmp_path / "d.npz")
+    elif make == "header_only":
+        frame.iloc[:0].to_csv(tmp_path / "d.csv", index=False)
         source = str(tmp_path / "d.csv")
     elif make == "npz_bad":
         np.savez(tmp_path / "d.npz", features=np.zeros((5, 2)), y=np.zeros(5))
