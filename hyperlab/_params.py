@@ -36,6 +36,8 @@ def _normalize_when(when: Mapping[str, Any] | None) -> tuple[tuple[str, tuple[Sc
     out = []
     for parent, allowed in when.items():
         values = tuple(allowed) if isinstance(allowed, list | tuple | set | frozenset) else (allowed,)
+        if not values:  # the parameter could never be active
+            raise InvalidSpaceError(f"'when' on '{parent}' lists no value; give the values it applies for.")
         out.append((str(parent), values))
     return tuple(out)
 

@@ -54,6 +54,10 @@ class Space(Mapping[str, Param]):
     """
 
     def __init__(self, params: Mapping[str, Param] | None = None, /, **kwargs: Param) -> None:
+        if params is not None and not isinstance(params, Mapping):
+            raise InvalidSpaceError(
+                f"Space takes a mapping of names to parameters, or keywords (Space(lr=Float(...))). Got {params!r}."
+            )
         items: dict[str, Param] = {}
         for source in (params or {}, kwargs):
             for name, p in source.items():

@@ -415,6 +415,8 @@ class Study:
                     f"The value told for trial {number} must be a number. Got {value!r} instead."
                 )
             value = number_value
+        if reason is not None and not isinstance(reason, str):
+            raise InvalidArgumentError(f"The reason told for trial {number} must be a string. Got {reason!r} instead.")
         final = TrialState.parse(state) if state is not None else None
         if final is TrialState.RUNNING:
             raise InvalidArgumentError(f"Trial {number} cannot be told state 'running'; tell a final state.")

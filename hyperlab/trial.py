@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -201,6 +202,14 @@ class Trial:
 
     def set_user_attr(self, key: str, value: Any) -> None:
         """Attach a JSON-able annotation to this trial (stored at once)."""
+        if not isinstance(key, str):
+            raise InvalidArgumentError(f"A user attribute's key must be a string. Got {key!r} on trial {self.id}.")
+        try:
+            json.dumps(value)  # what every store can keep, memory included
+        except (TypeError, ValueError) as e:
+            raise InvalidArgumentError(
+                f"User attribute '{key}' of trial {self.id} must be JSON-able (numbers, strings, lists, dicts): {e}."
+            ) from None
         attrs = {**self.user_attrs, key: value}
         self._live().storage.set_user_attrs(self._live()._study_id, self.id, attrs)
         self.user_attrs = attrs

@@ -15,6 +15,7 @@ from hyperlab.errors import (
     InvalidArgumentError,
     InvalidParamsError,
     InvalidReportError,
+    InvalidSpaceError,
     NoCompletedTrialError,
     StudyMismatchError,
     TrialFinishedError,
@@ -411,3 +412,30 @@ def test_fresh_trials_match_trials_and_reread_only_unfinished(tmp_path: Path) ->
     )
     study.fresh_trials()
     assert calls == [2]  # both trials are finished and cached
+
+
+@pytest.mark.parametrize(
+    ("misuse", "error", "message"),
+    [
+        (
+            lambda s, t: t.set_user_attr("o", object()),
+            InvalidArgumentError,
+            "User attribute 'o' of trial 0 must be JSON-able",
+        ),
+        (lambda s, t: t.set_user_attr(1, "v"), InvalidArgumentError, "A user attribute's key must be a string. Got 1"),
+        (
+            lambda s, t: s.tell(t, state="failed", reason=123),
+            InvalidArgumentError,
+            "The reason told for trial 0 must be a string",
+        ),
+        (lambda s, t: Space("lr"), InvalidSpaceError, "Space takes a mapping of names to parameters"),
+        (lambda s, t: Space(x=Float(0, 1, when={"act": []})), InvalidSpaceError, "'when' on 'act' lists no value"),
+    ],
+)
+def test_small_misuse_is_refused_the_same_on_every_store(storage: str, misuse, error, message) -> None:  # type: ignore[no-untyped-def]
+    # (memory took a non-JSON attribute that SQLite refused with a raw TypeError; an int key became a string)
+    study = Study("small", SPACE, storage=storage)
+    trial = study.ask()
+    with pytest.raises(error, match=re.escape(message)):
+        misuse(study, trial)
+    assert study.trial(0).user_attrs == {} and study.trial(0).state is TrialState.RUNNING

@@ -43,6 +43,9 @@ class RunPolicy:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise InvalidArgumentError(f"The '{name}' setting must be a non-negative integer. Got {v!r} instead.")
+        for name in ("heartbeat", "grace"):
+            if getattr(self, name) is None:
+                raise InvalidArgumentError(f"The '{name}' setting of RunPolicy is a number of seconds, not None.")
         for name in ("heartbeat", "grace", "timeout"):
             check_seconds("RunPolicy", name, getattr(self, name))
         if self.grace <= self.heartbeat:

@@ -52,6 +52,10 @@ class RayRunner(Runner):
         num_cpus: int | None = None,
         cpus_per_worker: int = 1,
     ) -> None:
+        if address is not None and not isinstance(address, str):
+            raise InvalidArgumentError(
+                f"The 'address' parameter of RayRunner must be 'auto', a ray:// URL or None. Got {address!r} instead."
+            )
         for name, v in (("parallel", parallel), ("num_cpus", num_cpus), ("cpus_per_worker", cpus_per_worker)):
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
                 raise InvalidArgumentError(

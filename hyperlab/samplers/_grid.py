@@ -50,6 +50,10 @@ class GridSampler(Sampler):
         self.n_points = default
         self.per_param = counts
         self.max_size = max_size
+        if not isinstance(shuffle, bool):
+            raise InvalidArgumentError(
+                f"The 'shuffle' parameter of GridSampler must be True or False. Got {shuffle!r}."
+            )
         self.shuffle = shuffle
         self._cache: tuple[Any, list[list[float]], list[int]] | None = None
 

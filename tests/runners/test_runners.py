@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
 import signal
@@ -195,6 +196,10 @@ def test_policy_validation() -> None:
         RunPolicy(max_trials=1, heartbeat=5, grace=1)
     with pytest.raises(InvalidArgumentError, match="The 'max_trials' setting must be a non-negative integer. Got -1"):
         RunPolicy(max_trials=-1)
+    with pytest.raises(InvalidArgumentError, match="The 'grace' setting of RunPolicy is a number of seconds, not None"):
+        RunPolicy(max_trials=1, grace=None)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="'heartbeat' parameter of RunPolicy must be a positive, finite"):
+        RunPolicy(max_trials=1, heartbeat=math.nan)
     with pytest.raises(
         InvalidArgumentError, match="The 'parallel' parameter of ProcessRunner must be a positive integer"
     ):

@@ -105,5 +105,9 @@ def test_bad_grid_arguments() -> None:
         GridSampler({"lr": -2})
     with pytest.raises(InvalidArgumentError, match="'max_size' parameter of GridSampler must be a positive integer"):
         GridSampler(3, max_size=0)
+    with pytest.raises(
+        InvalidArgumentError, match="'shuffle' parameter of GridSampler must be True or False. Got 'no'"
+    ):
+        GridSampler(3, shuffle="no")  # type: ignore[arg-type]  # a truthy string shuffled
     with pytest.raises(InvalidArgumentError, match="GridSampler got n_points for 'lr_typo', which is not a parameter"):
         GridSampler({"lr_typo": 3}).grid(SPACE)
