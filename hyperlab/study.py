@@ -138,6 +138,7 @@ class Study:
         self.scheduler = scheduler
         self._clock = clock
         self._finished: dict[int, Trial] = {}
+        self._warned_metric = False
         if space is None:
             try:
                 record = self.storage.get_study(name)
@@ -324,7 +325,16 @@ class Study:
 
     def _judge(self, trial: Trial, step: int, metrics: Mapping[str, float]) -> tuple[TrialState, str] | None:
         """After a stored report: the state the trial should end in now, or None to go on."""
-        if self.metric is None or self.metric not in metrics:
+        if self.metric is None:
+            return None
+        if self.metric not in metrics:
+            if self.scheduler is not None and not self._warned_metric:
+                self._warned_metric = True
+                logger.warning(
+                    "Study '%s' stops trials on '%s', but trial %d reported %s at step %d without it: the "
+                    "scheduler cannot judge such reports (is the study's metric the name the objective reports?)",
+                    self.name, self.metric, trial.id, ", ".join(sorted(metrics)), step,
+                )  # fmt: skip
             return None
         value = metrics[self.metric]
         if not math.isfinite(value):

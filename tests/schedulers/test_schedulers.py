@@ -164,3 +164,21 @@ def test_asha_on_digits_keeps_the_best_with_far_fewer_epochs() -> None:
     best_asha, epochs_asha, _ = results["asha"]
     assert best_asha >= best_none - 0.01, results
     assert epochs_asha < 0.5 * epochs_none, results
+
+
+def test_a_scheduler_whose_metric_is_never_reported_is_warned_about_once(caplog: pytest.LogCaptureFixture) -> None:
+    # it could never stop a trial, and nothing said so
+    study = Study("w", SPACE, storage="memory", metric="dev_error", scheduler=ASHAScheduler(max_resource=9))
+
+    def objective(trial):  # type: ignore[no-untyped-def]
+        for step in range(3):
+            trial.report(step, val_error=0.5)
+        return 0.5
+
+    with caplog.at_level("WARNING", logger="hyperlab"):
+        study.optimize(objective, n_trials=3)
+    said = [r.getMessage() for r in caplog.records if "cannot judge" in r.getMessage()]
+    assert said == [
+        "Study 'w' stops trials on 'dev_error', but trial 0 reported val_error at step 0 without it: the scheduler "
+        "cannot judge such reports (is the study's metric the name the objective reports?)"
+    ]
