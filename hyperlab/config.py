@@ -217,7 +217,7 @@ class RaySpec(_Strict):
 
 class FusedSpec(_Strict):
     type: Literal["fused"]
-    population: Count = Field(64, ge=1)  # trials trained together as one vectorized model
+    population: Count | None = Field(None, ge=1)  # trials trained together; default: see FusedRunner
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
     max_memory: Count | str | None = None  # bytes or "4GiB"; default: half the free RAM / GPU memory
     workers: Count | None = Field(None, ge=1)  # CPU processes for sub-populations; default: one per core

@@ -143,7 +143,7 @@ def test_bad_arguments_are_named(kwargs: dict, message: str) -> None:
 def test_config_defaults_to_fused_and_checks_its_settings() -> None:
     config = parse_config({"name": "x"})
     runner = config.runner_object()
-    assert isinstance(runner, FusedRunner) and runner.population == 64
+    assert isinstance(runner, FusedRunner) and runner.population is None  # auto: see auto_population
     sized = parse_config({"name": "x", "runner": {"type": "fused", "population": 8, "max_memory": "2GiB"}})
     assert sized.runner_object().max_memory == 2 * 2**30
     from hyperlab.config import ConfigError
@@ -214,3 +214,34 @@ def test_worker_processes_give_the_same_study_as_one_process(tmp_path: Path) -> 
     one, two = run(1), run(2)
     assert len({p["batch_size"] for p, *_ in one}) > 1  # several sub-populations to deal out
     assert one == two
+
+
+def test_the_default_population_leaves_a_learning_sampler_rounds_to_learn_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hyperlab import CoarseToFineSampler, TPESampler
+    from hyperlab.runners._fused import auto_population
+
+    def study(sampler) -> Study:  # type: ignore[no-untyped-def]
+        return Study("p", course_space(), storage="memory", sampler=sampler, metric="dev_error")
+
+    # random search keeps 64; TPE and coarse-to-fine get a sixteenth of the budget, 8 to 64
+    assert [auto_population(study(RandomSampler()), b) for b in (30, 256)] == [64, 64]
+    assert [auto_population(study(TPESampler()), b) for b in (30, 64, 256, 2000)] == [8, 8, 16, 64]
+    assert auto_population(study(CoarseToFineSampler()), 64) == 8
+    asked: list[int] = []
+    ask = FusedRunner._ask
+
+    def spy(self, study, policy, n, into=None):  # type: ignore[no-untyped-def]
+        asked.append(n)
+        return ask(self, study, policy, n, into)
+
+    monkeypatch.setattr(FusedRunner, "_ask", spy)
+    s = Study("tpe", course_space(), storage="memory", sampler=TPESampler(), metric="dev_error", seed=0)
+    factory = ObjectiveFactory("sklearn:iris", {"epochs": 1})
+    FusedRunner(device="cpu", workers=1).run(s, factory, RunPolicy(max_trials=40))
+    assert asked[0] == 8 and len(s.trials) == 40  # not all 40 drawn before any had ended
+    asked.clear()
+    s = Study("tpe64", course_space(), storage="memory", sampler=TPESampler(), metric="dev_error", seed=0)
+    FusedRunner(population=40, device="cpu", workers=1).run(s, factory, RunPolicy(max_trials=40))
+    assert asked[0] == 40  # a population given is kept
