@@ -305,7 +305,8 @@ def whole_study(args: argparse.Namespace) -> None:
         target = max(v for _, v in rows["optuna-tpe"]["points"])
     said = "Optuna TPE's best" if args.target is None else "--target"
     print(
-        f"\n{source}, seed {args.seed}, {args.trials} trials x {args.epochs} epochs, populations of {args.population}"
+        f"\n{source}, seed {args.seed}, {args.trials} trials x {args.epochs} epochs, "
+        f"populations of {args.population or 'auto'}"
     )
     print(f"target = {said}: {'none' if target is None else f'{target:.4f}'}")
     # every kind's best by the time the quickest kind ended: the same wall time for all
@@ -335,7 +336,9 @@ def main() -> int:
     parser.add_argument("--seq-max", type=int, default=0, help="time the ordinary trainer on only the first N configs")
     parser.add_argument("--study", action="store_true", help="the whole-study comparison instead")
     parser.add_argument("--trials", type=int, default=256)
-    parser.add_argument("--population", type=int, default=64)
+    parser.add_argument(
+        "--population", type=int, default=None, help="fused population (default: the runner's, see auto_population)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--study-kinds", nargs="+", default=["optuna-tpe", "fused-asha", "fused-asha-tpe"], choices=STUDY_KINDS
