@@ -165,7 +165,8 @@ class Study:
             if given is not None and given != stored:
                 raise StudyMismatchError(
                     f"Study '{name}' is stored with {label}={stored!r}, but was opened with {label}={given!r}. "
-                    f"Leave {label} out to resume it, or use a new study name."
+                    f"Give the stored {label} to resume it (from Python, you may leave it out), or use a new "
+                    "study name."
                 )
         self._study_id = record.id
         self.space = Space.from_dict(record.space) if space is None else space
@@ -190,13 +191,13 @@ class Study:
 
                 raise StudyMismatchError(
                     f"Study '{self.name}' is stored with a different space: parameter '{pname}' is "
-                    f"{show(stored.get(pname))} in the store but {show(given.get(pname))} here. Open it without "
-                    "a space to resume it as stored, or use a new study name."
+                    f"{show(stored.get(pname))} in the store but {show(given.get(pname))} here. Give the stored "
+                    "space to resume it (from Python, you may leave it out), or use a new study name."
                 )
         raise StudyMismatchError(
             f"Study '{self.name}' is stored with its parameters in another order: {', '.join(stored)} in the "
-            f"store, but {', '.join(given)} here (samplers read a point by position). Open it without a space "
-            "to resume it as stored, or give the parameters in the stored order."
+            f"store, but {', '.join(given)} here (samplers read a point by position). Give them "
+            "in the stored order to resume it (from Python, you may leave the space out), or use a new study name."
         )
 
     def __repr__(self) -> str:
