@@ -86,8 +86,8 @@ def run_trials(
         raise InvalidArgumentError(
             f"The 'objective' of optimize() must be a callable taking a Trial. Got {objective!r} instead."
         )
-    listed: tuple[Any, ...] | None = None
-    if not callable(callbacks) and not isinstance(callbacks, str):
+    listed: tuple[Any, ...] | None = () if callbacks is None else None  # None: none, as Optuna takes it
+    if listed is None and not callable(callbacks) and not isinstance(callbacks, str):
         with contextlib.suppress(TypeError):  # not iterable
             listed = tuple(callbacks)
     if listed is None or not all(callable(c) for c in listed):

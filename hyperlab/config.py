@@ -16,6 +16,7 @@ The file (``hyperlab init`` writes a commented one)::
 
 from __future__ import annotations
 
+import re
 import threading
 from difflib import get_close_matches
 from pathlib import Path
@@ -509,10 +510,10 @@ def _check_semantics(config: StudyConfig, raw: dict[str, Any], source: str) -> N
             if key in config.train:
                 problems.append(f"search.{key}: also given in train; a hyperparameter is either fixed or searched.")
     problems += _trainer_values(config)
-    source = config.data.source
-    if config.data.target is not None and (source.startswith("sklearn:") or source == "mnist1d"):
+    data_source = config.data.source
+    if config.data.target is not None and (data_source.startswith("sklearn:") or data_source == "mnist1d"):
         problems.append(
-            f"data.target: {source} brings its own labels; data.target names the label column of a CSV or Parquet "
+            f"data.target: {data_source} brings its own labels; data.target names the label column of a CSV or Parquet "
             "file (or the label array of an NPZ file). Drop it."
         )
     widths = config.train.get("hidden_units")
@@ -520,6 +521,11 @@ def _check_semantics(config: StudyConfig, raw: dict[str, Any], source: str) -> N
         problems.append(
             f"train.n_layers: {config.train['n_layers']!r}, but hidden_units lists {len(widths)} widths (one per "
             "layer, so they set the depth); drop n_layers or make them agree."
+        )
+    if isinstance(widths, list) and isinstance(config.search, dict) and "n_layers" in config.search:
+        problems.append(
+            "search.n_layers: train.hidden_units lists the widths of every layer, so it sets the depth and a "
+            "searched n_layers would change nothing; search hidden_units as one width, or drop n_layers."
         )
     if not problems:
         try:
@@ -613,11 +619,14 @@ def load_config(path: str | Path) -> StudyConfig:
 
 
 def _unique_keys(loader: Any, node: Any, deep: bool = False) -> Any:
-    """A YAML mapping whose keys are unique: PyYAML lets the last of two equal keys win."""
+    """A YAML mapping whose own keys are unique: PyYAML lets the last of two equal keys
+    win. Keys merged in (``<<: *anchor``) may be overridden, as merging intends."""
     import yaml
 
     seen: set[Any] = set()
     for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+            continue  # merges are expanded by construct_mapping; complex keys get its error
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise yaml.constructor.ConstructorError(
@@ -627,11 +636,17 @@ def _unique_keys(loader: Any, node: Any, deep: bool = False) -> Any:
     return loader.construct_mapping(node, deep)
 
 
+# YAML 1.2 floats that YAML 1.1 (PyYAML) reads as text: 1e-4, 5E3, -2e+2 (no dot)
+_EXPONENT_FLOAT = re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$")
+
+
 def _loader() -> Any:
     import yaml
 
-    class UniqueKeyLoader(yaml.SafeLoader):
+    class StudyLoader(yaml.SafeLoader):
         pass
 
-    UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_keys)
-    return UniqueKeyLoader
+    StudyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_keys)
+    # a learning rate written 1e-4 is a number, not the string '1e-4'
+    StudyLoader.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+0123456789"))
+    return StudyLoader

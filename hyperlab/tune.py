@@ -76,7 +76,7 @@ class TuneJob:
             raise StudyMismatchError(
                 f"Study '{self.config.name}' was run with other settings: {'; '.join(changed)}. Its trials "
                 "would be compared with new ones trained otherwise: use a new study name, or restore the "
-                "stored settings to resume it."
+                "stored settings to resume it (--epochs sets train.epochs)."
             )
 
     @property
@@ -159,7 +159,8 @@ class TuneJob:
         if isinstance(runner, InlineRunner):
             objective = self.objective()
             return lambda: objective
-        return functools.partial(objective_from_config, self.config.model_dump(mode="json"))
+        # Python values (JSON mode would write diverge_factor: inf as None); they pickle
+        return functools.partial(objective_from_config, self.config.model_dump())
 
     def run(
         self, *, trials: int | None = None, timeout: float | None = None, on_poll: Callable[[Study], None] | None = None

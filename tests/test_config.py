@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import pickle
 import re
 from pathlib import Path
 
@@ -119,6 +121,14 @@ LR = {"type": "float", "low": 1e-3, "high": 1e-1, "scale": "log"}
             {"name": "x", "train": {"n_layers": 3, "hidden_units": [16, 8]}},
             "train.n_layers: 3, but hidden_units lists 2 widths",
         ),
+        (
+            {
+                "name": "x",
+                "train": {"hidden_units": [16, 8]},
+                "search": {"n_layers": {"type": "int", "low": 1, "high": 3}},
+            },
+            "search.n_layers: train.hidden_units lists the widths of every layer, so it sets the depth",
+        ),
         ({"name": "x", "seed": 2**32}, "seed: Input should be less than or equal to 4294967295; got 4294967296."),
         (
             {"name": "x", "search": {"learning_rate": {"low": 0.1, "high": 1}}},
@@ -191,6 +201,36 @@ def test_missing_and_invalid_files(tmp_path: Path) -> None:
         load_config(tmp_path / "latin1.yaml")
     with pytest.raises(ConfigError, match="is a folder, not a study file"):
         load_config(tmp_path)
+    (tmp_path / "key.yaml").write_text("name: x\n? [a, b]\n: 1\n")  # a complex key: PyYAML's own error
+    with pytest.raises(ConfigError, match="found unhashable key"):
+        load_config(tmp_path / "key.yaml")
+
+
+def test_yaml_merges_and_exponent_floats_load(tmp_path: Path) -> None:
+    (tmp_path / "s.yaml").write_text(
+        "name: m\ntrain: {learning_rate: 1e-4, l2: 5E-3}\nsearch:\n"
+        "  momentum: &b {type: float, low: 0.9, high: 0.99, scale: reverse_log}\n"
+        "  adam_beta2: {<<: *b, high: 0.9999}\n"  # a merged key overridden, as merging intends
+    )
+    config = load_config(tmp_path / "s.yaml")
+    assert config.train == {"learning_rate": 1e-4, "l2": 5e-3}  # numbers, not the strings YAML 1.1 reads
+    assert config.space()["adam_beta2"] == Float(0.9, 0.9999, scale="reverse_log")
+
+
+def test_problems_are_headed_by_the_study_file(tmp_path: Path) -> None:
+    (tmp_path / "hdr.yaml").write_text("name: h\ndata: {source: 'sklearn:iris'}\ntrain: {optimzer: adam}\n")
+    with pytest.raises(ConfigError, match=re.escape(f"{tmp_path / 'hdr.yaml'} has 1 problem")):
+        load_config(tmp_path / "hdr.yaml")
+
+
+def test_the_workers_config_keeps_infinity(tmp_path: Path) -> None:
+    # JSON mode wrote diverge_factor: inf as None, and every process worker refused its config
+    from hyperlab.runners import ProcessRunner
+    from hyperlab.tune import TuneJob
+
+    raw = {"name": "x", "data": {"source": "sklearn:iris"}, "train": {"epochs": 1, "diverge_factor": math.inf}}
+    factory = TuneJob(parse_config(raw)).objective_factory(ProcessRunner(1))
+    assert parse_config(pickle.loads(pickle.dumps(factory)).args[0]).train["diverge_factor"] == math.inf
     (tmp_path / "list.yaml").write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="the top level must be a mapping"):
         load_config(tmp_path / "list.yaml")

@@ -248,7 +248,8 @@ def _existing(storage: str) -> None:
         url = sa.engine.make_url(storage)
     except Exception:  # not a URL: get_storage says what is wrong with it
         return
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+    uri = (url.database is not None and url.database.startswith("file:")) or url.query.get("uri") == "true"
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") and not uri:
         path = Path(url.database)
         if not path.exists():
             raise InvalidArgumentError(

@@ -370,6 +370,10 @@ class SQLStorage(Storage):
             fresh = not inspector.has_table("hyperlab_meta")
             if fresh:
                 taken = [name for name in _meta.tables if inspector.has_table(name)]
+                if taken:  # another tuner may have just made them (a shared, new PostgreSQL database)
+                    inspector.clear_cache()
+                    fresh = not inspector.has_table("hyperlab_meta")
+            if fresh:
                 if taken:  # another application's tables: neither read nor add to them
                     raise StorageError(
                         f"The database {self._safe_url()} already has tables named {', '.join(taken)} that "
