@@ -351,6 +351,11 @@ class Choice(Param):
                 return i
         raise InvalidParamsError(f"{value!r} is not one of the options {list(self.options)!r}.")
 
+    def option(self, value: Any) -> Scalar:
+        """The option equal to ``value`` (a NumPy scalar for 1 gives the option 1, which
+        a store can write)."""
+        return self.options[self._index(value)]
+
     def from_unit(self, u: float) -> Scalar:
         n = len(self.options)
         return self.options[min(int(_clip_unit(u) * n), n - 1)]

@@ -24,7 +24,7 @@ from hyperlab.errors import (
 )
 from hyperlab.samplers import RandomSampler, SampleContext, Sampler, SearchExhausted
 from hyperlab.schedulers import Scheduler, SchedulerContext
-from hyperlab.space import Space
+from hyperlab.space import Choice, Space
 from hyperlab.storage import Storage, get_storage
 from hyperlab.trial import Trial, TrialState
 
@@ -271,7 +271,7 @@ class Study:
         their trials name the worker, see :mod:`hyperlab._workers`)."""
         if params is not None:
             self.space.validate(params)
-            fixed = dict(params)
+            fixed = {k: p.option(v) if isinstance(p := self.space[k], Choice) else v for k, v in params.items()}
 
             def make(number: int) -> dict[str, Any]:
                 return fixed

@@ -330,6 +330,16 @@ def test_ask_with_given_params() -> None:
     assert len(study.trials) == 1
 
 
+def test_given_params_are_stored_as_the_spaces_own_values(storage: str) -> None:
+    # a NumPy scalar for a choice was stored as is: SQLite refused it with a raw TypeError
+    import numpy as np
+
+    study = Study("np", Space(n=Choice([16, 32]), lr=Float(0.0, 1.0)), storage=storage)
+    trial = study.ask({"n": np.int64(32), "lr": np.float64(0.5)})
+    assert study.trial(trial.id).params == {"n": 32, "lr": 0.5}
+    assert type(study.trial(trial.id).params["n"]) is int
+
+
 def test_ask_to_retry_reruns_a_failed_trials_params_once(storage: str) -> None:
     study = Study("r", SPACE, storage=storage, seed=3)
     failed = study.ask()

@@ -279,6 +279,8 @@ def load_dataset(
         raise DataError(
             f"The data source must be a string (a file path, 'mnist1d' or 'sklearn:NAME'). Got {source!r} instead."
         )
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:  # what scikit-learn takes
+        raise DataError(f"The data's seed must be an integer in [0, 2**32). Got {seed!r} instead.")
     for name, value, valid in (("task", task, TASKS), ("nan", nan, ("error", "drop"))):
         if value not in valid:
             raise DataError(f"data.{name}: got {value!r}; valid: {', '.join(map(repr, valid))}.")

@@ -124,6 +124,7 @@ def test_nan_error_and_drop(tmp_path: Path) -> None:
             "data.task: got 'classify'; valid: 'auto', 'multiclass'",
         ),
         (None, {"source": "sklearn:iris", "nan": "ignore"}, "data.nan: got 'ignore'; valid: 'error', 'drop'."),
+        (None, {"source": "sklearn:iris", "seed": 2**32}, "The data's seed must be an integer in [0, 2**32)."),
         (None, {"source": 5}, "The data source must be a string (a file path, 'mnist1d' or 'sklearn:NAME'). Got 5"),
     ],
 )
