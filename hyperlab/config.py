@@ -281,7 +281,7 @@ class StudyConfig(_Strict):
     sampler: SamplerSpec = Field(default_factory=lambda: RandomSpec(type="random"))
     runner: RunnerSpec = Field(default_factory=lambda: FusedSpec(type="fused"))
     scheduler: SchedulerSpec = Field(default_factory=lambda: NoScheduler(type="none"))
-    retries: Count = Field(1, ge=0)  # re-runs of a trial whose worker was lost or interrupted
+    retries: Count = Field(1, ge=0)  # re-runs of a trial whose worker was lost (interrupts: always)
     heartbeat: Num = Field(
         5.0, gt=0, le=threading.TIMEOUT_MAX, allow_inf_nan=False
     )  # seconds between heartbeats of a running trial

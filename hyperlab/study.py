@@ -469,8 +469,9 @@ class Study:
         Args:
             callbacks: each is called as ``callback(study, trial)`` after every trial.
             max_trials: the study's budget, shared by every process working on it.
-            retries: how often a trial whose worker was lost (or interrupted) is run
-                again with the same params.
+            retries: how often a trial whose worker was lost is run again with the
+                same params. A trial interrupted by Ctrl-C or SIGTERM is always run
+                again, and does not count.
             heartbeat: seconds between heartbeats of the running trial.
             grace: a running trial with no heartbeat for this long is failed as lost
                 (and retried); checked before every new trial. Before the first, the
@@ -524,10 +525,14 @@ class Study:
         return sorted(lost)
 
     def retry_candidates(self, retries: int) -> list[Trial]:
-        """Failed trials that were not their own fault (worker lost, interrupted), not yet
-        retried, and retried fewer than ``retries`` times so far, oldest first."""
-        if retries <= 0:
-            return []
+        """Failed trials that were not their own fault, not yet retried, oldest first: an
+        interrupted one (Ctrl-C, SIGTERM: the user's stop, not the trial's failure)
+        always, and one whose worker was lost while its worker was lost at most
+        ``retries`` times (a process that keeps dying, say of memory, is given up).
+
+        Interrupts do not count: a fused population of 8 interrupted 4 times would
+        otherwise have lost its 8 trials with retries 3, and a resumed study would not
+        have run them again."""
         failed = {t.id: t for t in self.get_trials((TrialState.FAILED,))}
         if not failed:
             return []
@@ -536,10 +541,13 @@ class Study:
         for t in failed.values():
             if t.id in retried or not (t.reason or "").startswith((WORKER_LOST, INTERRUPTED)):
                 continue
-            attempts, x = 1, t
-            while x.retry_of is not None and x.retry_of in failed:
-                attempts, x = attempts + 1, failed[x.retry_of]
-            if attempts <= retries:
+            lost, x = 0, t
+            while True:
+                lost += (x.reason or "").startswith(WORKER_LOST)
+                if x.retry_of is None or x.retry_of not in failed:
+                    break
+                x = failed[x.retry_of]
+            if lost <= retries:
                 out.append(t)
         return out
 

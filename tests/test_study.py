@@ -449,3 +449,26 @@ def test_small_misuse_is_refused_the_same_on_every_store(storage: str, misuse, e
     with pytest.raises(error, match=re.escape(message)):
         misuse(study, trial)
     assert study.trial(0).user_attrs == {} and study.trial(0).state is TrialState.RUNNING
+
+
+def test_interrupts_do_not_use_up_retries_but_lost_workers_do(storage: str) -> None:
+    # A fused population interrupted 4 times with retries 3 lost its trials for good,
+    # and the next run did not run them again (found by a kill-and-resume stress test).
+    from hyperlab.study import WORKER_LOST, interrupted
+
+    study = Study("retry", SPACE, storage=storage, seed=1)
+    chains = {}
+    for kind in ("interrupted", "lost"):
+        trial = study.ask()
+        first = trial
+        for _ in range(4):
+            reason = interrupted(KeyboardInterrupt()) if kind == "interrupted" else f"{WORKER_LOST}: it died"
+            study.tell(trial, state="failed", reason=reason)
+            if _ < 3:
+                trial = study.ask(retry_of=trial.id)
+        chains[kind] = (first, trial)
+    candidates = [t.id for t in study.retry_candidates(1)]
+    assert candidates == [chains["interrupted"][1].id]  # the lost one was lost 4 times, more than 1
+    assert chains["interrupted"][1].params == chains["interrupted"][0].params
+    assert [t.id for t in study.retry_candidates(4)] == [chains["interrupted"][1].id, chains["lost"][1].id]
+    assert [t.id for t in study.retry_candidates(0)] == [chains["interrupted"][1].id]

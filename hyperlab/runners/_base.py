@@ -25,8 +25,8 @@ class RunPolicy:
 
     Attributes:
         max_trials: the study's budget (retries do not count), shared by every worker.
-        retries: how often a trial whose worker was lost, or that was interrupted, is
-            run again with the same params.
+        retries: how often a trial whose worker was lost is run again with the same
+            params (an interrupted trial is always run again, and does not count).
         heartbeat: seconds between heartbeats of a running trial.
         grace: a running trial without a heartbeat for this long is failed as lost.
         timeout: seconds after which no new trial starts.
