@@ -319,3 +319,24 @@ def test_output_paths_in_missing_folders_exit_2(in_tmp: Path, capsys: pytest.Cap
     assert code == 2 and "init .: it is a folder; give a file name." in err
     code, _, err = run(capsys, "export", "any", "-o", "no/such/t.csv")
     assert code == 2 and "--output no/such/t.csv: the folder no/such does not exist." in " ".join(err.split())
+
+
+def test_a_stop_while_reporting_exits_130_and_says_the_trials_are_stored(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SIGTERM during the test measurement or the PNG used to kill the process without a word
+    from hyperlab import cli
+
+    def stopped(job: object, png: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_report", stopped)
+    (in_tmp / "r.yaml").write_text(
+        "name: r\nrunner: inline\ntrials: 1\ntrain: {epochs: 1}\ndata: {source: 'sklearn:iris'}\n"
+    )
+    code, _, err = run(capsys, "tune", "r.yaml")
+    assert code == 130
+    assert "Stopped while reporting. Every trial is stored: hyperlab show r and hyperlab best r" in " ".join(
+        err.split()
+    )
+    assert len(Study("r", storage="sqlite:///hyperlab.db").trials) == 1

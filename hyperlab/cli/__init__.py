@@ -111,7 +111,17 @@ def _run_job(config: Any, *, trials: int | None, timeout: float | None, png: Pat
         )
         raise typer.Exit(143 if terminated else 130) from None
     console.print(f"\n[dim]ran for {time.monotonic() - started:.1f} s[/]")
-    _report(job, png)
+    try:
+        with stop_on_sigterm():  # the report (test metric, PNG) stops as cleanly as the run
+            _report(job, png)
+    except KeyboardInterrupt as e:
+        terminated = isinstance(e, Terminated)
+        err_console.print(
+            f"\n[yellow]Stopped{' (SIGTERM)' if terminated else ''} while reporting.[/] Every trial is stored: "
+            f"hyperlab show {config.name} and hyperlab best {config.name} give the results; running the same "
+            "command again reports them."
+        )
+        raise typer.Exit(143 if terminated else 130) from None
 
 
 def _report(job: Any, png: Path | None) -> None:
