@@ -282,12 +282,10 @@ class StudyConfig(_Strict):
     runner: RunnerSpec = Field(default_factory=lambda: FusedSpec(type="fused"))
     scheduler: SchedulerSpec = Field(default_factory=lambda: NoScheduler(type="none"))
     retries: Count = Field(1, ge=0)  # re-runs of a trial whose worker was lost (interrupts: always)
-    heartbeat: Num = Field(
-        5.0, gt=0, le=threading.TIMEOUT_MAX, allow_inf_nan=False
-    )  # seconds between heartbeats of a running trial
-    grace: Num = Field(
-        60.0, gt=0, le=threading.TIMEOUT_MAX, allow_inf_nan=False
-    )  # a trial silent this long is failed as lost
+    # seconds between heartbeats of a running trial
+    heartbeat: Num = Field(5.0, gt=0, le=_SECONDS_MAX, allow_inf_nan=False)
+    # a trial silent this long is failed as lost
+    grace: Num = Field(60.0, gt=0, le=_SECONDS_MAX, allow_inf_nan=False)
     train: dict[str, Any] = Field(default_factory=dict)
     search: CourseSearch | dict[str, ParamSpec] = Field(default_factory=lambda: CourseSearch(preset="course"))
 
