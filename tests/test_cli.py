@@ -340,3 +340,23 @@ def test_a_stop_while_reporting_exits_130_and_says_the_trials_are_stored(
         err.split()
     )
     assert len(Study("r", storage="sqlite:///hyperlab.db").trials) == 1
+
+
+@pytest.mark.parametrize(
+    ("runner", "expected"),
+    [
+        ("{type: fused, population: 8}", {"type": "fused", "population": 8, "workers": 3}),
+        ("{type: processes, engine: ordinary}", {"type": "processes", "parallel": 3, "engine": "ordinary"}),
+    ],
+)
+def test_parallel_sets_the_runners_worker_processes_and_keeps_the_rest(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, runner: str, expected: dict
+) -> None:
+    # it used to replace a fused or ordinary-engine runner by a plain process runner
+    from hyperlab import cli
+
+    seen = []
+    monkeypatch.setattr(cli, "_run_job", lambda config, **kw: seen.append(config.runner.model_dump()))
+    (in_tmp / "p.yaml").write_text(f"name: p\nrunner: {runner}\n")
+    assert run(capsys, "tune", "p.yaml", "--parallel", "3")[0] == 0
+    assert expected.items() <= seen[0].items()
