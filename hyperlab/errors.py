@@ -87,7 +87,7 @@ def check_int(owner: str, name: str, value: object, low: int = 1) -> None:
     """Raise InvalidArgumentError unless ``value`` (the ``name`` parameter of ``owner``)
     is an int >= ``low`` (a bool is not)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        what = "a positive integer" if low == 1 else f"an integer >= {low}"
+        what = {0: "a non-negative integer", 1: "a positive integer"}.get(low, f"an integer >= {low}")
         raise InvalidArgumentError(f"The '{name}' parameter of {owner} must be {what}. Got {value!r} instead.")
 
 

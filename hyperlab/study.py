@@ -21,6 +21,7 @@ from hyperlab.errors import (
     UnknownStudyError,
     UnknownTrialError,
     as_number,
+    check_int,
 )
 from hyperlab.samplers import RandomSampler, SampleContext, Sampler, SearchExhausted
 from hyperlab.schedulers import Scheduler, SchedulerContext
@@ -235,12 +236,8 @@ class Study:
                 claimed by another worker.
             InvalidParamsError: ``params`` is not a point of the space.
         """
-        if max_trials is not None and (
-            isinstance(max_trials, bool) or not isinstance(max_trials, int) or max_trials < 0
-        ):
-            raise InvalidArgumentError(
-                f"The 'max_trials' parameter of ask() must be a non-negative integer. Got {max_trials!r} instead."
-            )
+        if max_trials is not None:
+            check_int("ask()", "max_trials", max_trials, 0)
         if retry_of is not None:
             if isinstance(retry_of, bool) or not isinstance(retry_of, int):
                 raise InvalidArgumentError(

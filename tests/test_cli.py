@@ -360,3 +360,22 @@ def test_parallel_sets_the_runners_worker_processes_and_keeps_the_rest(
     (in_tmp / "p.yaml").write_text(f"name: p\nrunner: {runner}\n")
     assert run(capsys, "tune", "p.yaml", "--parallel", "3")[0] == 0
     assert expected.items() <= seen[0].items()
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the refusal on a machine without a GPU")
+def test_a_gpu_that_is_not_there_exits_2_before_the_study_exists(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (in_tmp / "g.yaml").write_text("name: g\nrunner: {type: fused, device: cuda}\ndata: {source: 'sklearn:iris'}\n")
+    code, _, err = run(capsys, "tune", "g.yaml")
+    assert code == 2 and "asked for device 'cuda', but torch sees no CUDA GPU" in " ".join(err.split())
+    assert not (in_tmp / "hyperlab.db").exists()
+
+
+def test_a_sqlite_uri_url_is_not_taken_for_a_missing_file(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hyperlab import Float, Space
+
+    study = Study("u", Space(x=Float(0, 1)), storage="sqlite:///h.db")
+    study.tell(study.ask(), 0.5)
+    code, out, err = run(capsys, "show", "u", "--storage", "sqlite:///file:h.db?mode=ro&uri=true")
+    assert code == 0 and "complete" in out, err

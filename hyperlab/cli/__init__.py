@@ -69,7 +69,6 @@ def _run_job(config: Any, *, trials: int | None, timeout: float | None, png: Pat
     runner = config.runner_object()
     if isinstance(runner, FusedRunner):
         runner.check_device()  # likewise
-    job.policy(trials=trials, timeout=timeout)  # the --timeout given, too
     study = job.study
     total = trials or config.trials
     before = study.storage.get_study(study.name).n_budgeted

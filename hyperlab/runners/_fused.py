@@ -86,11 +86,8 @@ class FusedRunner(Runner):
 
     Args:
         population: trials trained together (fewer when the budget has fewer left).
-            By default (None), 64, except with a sampler that learns from finished
-            trials (TPE, coarse-to-fine), which gets a population of a sixteenth of
-            the budget, between 8 and 64: a population asked at once is drawn before
-            any of its trials has ended, so with 64 places a 64-trial TPE study was a
-            random search (``bench/fused.py --study``: see :func:`auto_population`).
+            By default (None), 64, or fewer for a sampler that learns from finished
+            trials: see :func:`auto_population`.
         device: ``auto`` (CUDA when available), ``cpu`` or ``cuda`` (``cuda:1``...).
         max_memory: bytes one sub-population may take (default: half the free RAM or
             GPU memory); larger ones are split into chunks trained one after another.

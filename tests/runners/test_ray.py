@@ -20,6 +20,17 @@ def test_missing_ray_says_how_to_install(tmp_path: Path, monkeypatch: pytest.Mon
         RayRunner().run(study, slow_factory(), RunPolicy(max_trials=1))
 
 
+def test_bad_ray_runner_arguments_are_refused_without_ray() -> None:
+    from hyperlab.errors import InvalidArgumentError
+
+    with pytest.raises(
+        InvalidArgumentError, match="'address' parameter of RayRunner must be 'auto', a ray:// URL or None"
+    ):
+        RayRunner(5)  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match="'parallel' parameter of RayRunner must be a positive integer"):
+        RayRunner(parallel=0)
+
+
 def test_ray_runner_on_a_local_instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     try:
         import ray  # noqa: F401

@@ -128,7 +128,7 @@ def test_divergence_is_always_stopped() -> None:
         ),
         (
             lambda: ASHAScheduler(bracket="x"),  # type: ignore[arg-type]
-            "The 'bracket' parameter of ASHAScheduler must be an integer >= 0. Got 'x' instead.",
+            "The 'bracket' parameter of ASHAScheduler must be a non-negative integer. Got 'x' instead.",
         ),
         (
             lambda: MedianScheduler(n_startup_trials=0),
