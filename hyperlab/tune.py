@@ -135,8 +135,12 @@ class TuneJob:
         from hyperlab.train.objective import make_objective
 
         fixed = {"seed": self.config.seed, **self.config.train}
-        engine = getattr(self.config.runner, "engine", "fused")  # the fused runner trains its own way
-        return make_objective(self.data, fixed, metric=self.config.metric, engine=engine)  # type: ignore[no-any-return]
+        return make_objective(self.data, fixed, metric=self.config.metric, engine=self.engine)  # type: ignore[no-any-return]
+
+    @property
+    def engine(self) -> str:
+        """How a trial that runs alone trains (the fused runner's trials train fused)."""
+        return getattr(self.config.runner, "engine", "fused")
 
     def policy(self, *, trials: int | None = None, timeout: float | None = None) -> RunPolicy:
         c = self.config
@@ -193,7 +197,7 @@ class TuneJob:
         from hyperlab.train.trainer import measure_test
 
         config = TrainConfig.from_params({"seed": self.config.seed, **self.best_config()})
-        result: dict[str, Any] = {"trial": best.id, **measure_test(config, self.data)}
+        result: dict[str, Any] = {"trial": best.id, **measure_test(config, self.data, engine=self.engine)}
         self.study.attrs[TEST_ATTR] = result
         return result
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -42,6 +43,9 @@ def test_init_tune_and_inspect(in_tmp: Path, capsys: pytest.CaptureFixture[str])
     code, out, err = run(capsys, "tune", "study.yaml", *TINY)
     assert code == 0, err
     assert "best configuration" in out and "test split" in out and "test_accuracy" in out
+    assert re.search(
+        r"on its retrained weights at epoch \d, dev_accuracy [\d.]+ \(the trial: [\d.]+ at epoch \d\)", out
+    )
     assert (in_tmp / "digits-mlp-curves.png").stat().st_size > 10_000
     # The best configuration is YAML ready to paste under train:
     block = out.split("# paste under train: in a study file\n")[1].split("\ntest split")[0]

@@ -70,7 +70,15 @@ from hyperlab.train.trainer import (
     optimizer_betas,
 )
 
-__all__ = ["FusedResult", "PopulationPool", "train_population", "train_alone", "resolve_device", "population_plan"]
+__all__ = [
+    "FusedResult",
+    "PopulationPool",
+    "train_population",
+    "train_alone",
+    "test_alone",
+    "resolve_device",
+    "population_plan",
+]
 
 BN_EPS, BN_MOMENTUM = 1e-5, 0.1  # nn.BatchNorm1d's defaults, as the ordinary trainer uses
 MEMORY_SHARE = 0.5  # default max_memory: this share of the free RAM / GPU memory
@@ -679,6 +687,17 @@ class _SubPopulation:
             errors += self._errors(out, yb)
         return cost / n, errors.double() / n
 
+    def state(self) -> list[torch.Tensor]:
+        """A copy of what the members' predictions depend on: the parameters and batch
+        norm's running statistics."""
+        return [self.theta.clone(), *(s.clone() for pair in self.running for s in pair)]
+
+    def load_state(self, state: list[torch.Tensor]) -> None:
+        """Put back a :meth:`state` (in place: every view of the parameters stays bound)."""
+        live = [self.theta, *(s for pair in self.running for s in pair)]
+        for target, saved in zip(live, state, strict=True):
+            target.copy_(saved)
+
     def keep(self, rows: list[int]) -> None:
         """Compact to the members at ``rows``: the others stop costing compute."""
         index = torch.tensor(rows, dtype=torch.long, device=self.device)
@@ -826,6 +845,39 @@ def train_alone(
     if outcome.diverged is not None:
         raise Diverged(outcome.diverged)
     return outcome.result
+
+
+def test_alone(config: TrainConfig, data: Dataset, *, eval_rows: int = 1024) -> tuple[TrainResult, float, float]:
+    """Train ``config`` as :func:`train_alone` does (the same curve, to the bit), keep
+    its parameters at its best dev error and measure the test split with them: the run,
+    the test cost and the test error. What :func:`hyperlab.train.trainer.measure_test`
+    does for a configuration whose trials trained this way.
+
+    Raises:
+        Diverged: as :func:`train_alone`.
+    """
+    config.check()
+    with torch.no_grad():
+        cpu = torch.device("cpu")
+        t = _device_tensors(data, cpu)
+        (bucket,) = population_plan([config], data, device="cpu", max_memory=sys.maxsize)
+        sub = _SubPopulation(bucket, [config], data, cpu)
+        judge = _Judge([config], data.task != "regression", None, None)
+        best = None
+        while True:
+            epoch, train_cost, train_error, dev_cost, dev_error, seconds = _epoch(sub, t, eval_rows)
+            keep = judge(epoch, [0], train_cost, train_error, dev_cost, dev_error, seconds)
+            outcome = judge.done.get(0)
+            if outcome is not None and outcome.diverged is not None:
+                raise Diverged(outcome.diverged)
+            if judge.books[0].result.best_epoch == epoch:
+                best = sub.state()
+            if not keep:
+                break
+        if best is not None:  # else no finite dev error: the last parameters, as train keeps
+            sub.load_state(best)
+        cost, error = sub.evaluate(t["x_test"], t["y_test"], eval_rows)
+        return judge.books[0].result, float(cost[0]), float(error[0])
 
 
 class _Intake:

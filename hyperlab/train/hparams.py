@@ -22,6 +22,12 @@ DECAYS = ("none", "inverse", "exponential", "step", "cosine")
 Engine = Literal["fused", "ordinary"]
 
 
+def trains_alone_fused(config: TrainConfig, engine: str) -> bool:
+    """Whether a trial of ``config`` that runs alone trains as a population of one:
+    the fused engine, except with batch normalization, where it is slower."""
+    return engine == "fused" and not config.batch_norm
+
+
 @dataclass
 class TrainConfig:
     """Every hyperparameter of the course's training algorithm, with its default.

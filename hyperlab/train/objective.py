@@ -9,7 +9,7 @@ from typing import Any, get_args
 
 from hyperlab.errors import InvalidArgumentError
 from hyperlab.train.data import Dataset
-from hyperlab.train.hparams import Engine, TrainConfig
+from hyperlab.train.hparams import Engine, TrainConfig, trains_alone_fused
 from hyperlab.train.trainer import Diverged, train
 from hyperlab.trial import Trial, TrialDiverged
 
@@ -51,7 +51,7 @@ def make_objective(
     def objective(trial: Trial) -> float | None:
         config = TrainConfig.from_params({**fixed, **trial.params})
         should_stop = getattr(trial, "should_stop", None)
-        if engine == "fused" and not config.batch_norm:
+        if trains_alone_fused(config, engine):
             from hyperlab.train.fused import train_alone as run
         else:
             run = train

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from hyperlab.train.data import Dataset
-from hyperlab.train.hparams import DECAYS, OPTIMIZERS, TrainConfig
+from hyperlab.train.hparams import DECAYS, OPTIMIZERS, TrainConfig, trains_alone_fused
 from hyperlab.train.model import build_mlp, layer_widths, weight_params
 
 __all__ = [
@@ -314,15 +314,26 @@ def train(
     return best
 
 
-def measure_test(config: TrainConfig, data: Dataset) -> dict[str, float]:
-    """Retrain ``config`` (deterministic under its seed), keep its best-dev weights and
-    measure the test split: the one look at it, at the end of a study."""
-    result = train(config, data, keep_best_state=True)
-    model = build_model(config, data)
-    model.load_state_dict(result.state_dict or {})
-    t = _tensors(data)
-    cost, error = evaluate(model, data.task, t["x_test"], t["y_test"])
+def measure_test(config: TrainConfig, data: Dataset, *, engine: str = "fused") -> dict[str, float]:
+    """Retrain ``config`` (deterministic under its seed) with the engine its trials
+    trained with (see :func:`~hyperlab.train.hparams.trains_alone_fused`), keep its
+    best-dev weights and measure the test split: the one look at it, at the end of a
+    study. Also gives the retrained run's best epoch and its dev metrics there, which
+    a user compares with the trial's."""
+    if trains_alone_fused(config, engine):
+        from hyperlab.train.fused import test_alone
+
+        result, cost, error = test_alone(config, data)
+    else:
+        result = train(config, data, keep_best_state=True)
+        model = build_model(config, data)
+        model.load_state_dict(result.state_dict or {})
+        t = _tensors(data)
+        cost, error = evaluate(model, data.task, t["x_test"], t["y_test"])
     out = {"test_cost": cost, "test_error": error, "best_epoch": float(result.best_epoch)}
     if data.task != "regression":
         out["test_accuracy"] = 1.0 - error
+    if result.best_epoch >= 0:
+        at_best = result.curve[result.best_epoch]
+        out.update({k: v for k, v in at_best.items() if k.startswith("dev_")})
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 
@@ -13,6 +14,7 @@ from hyperlab import Float, Int, Space, Study, TrialState
 from hyperlab._optimize import run_one
 from hyperlab.errors import InvalidArgumentError
 from hyperlab.train import Diverged, TrainConfig, load_dataset, make_objective, train
+from hyperlab.train.fused import train_alone
 from hyperlab.train.model import build_mlp, initial_weights
 from hyperlab.train.trainer import CourseMomentum, learning_rate_at, measure_test
 
@@ -302,6 +304,33 @@ def test_objective_reports_every_epoch_and_returns_best(digits) -> None:  # type
 def test_measure_test_uses_best_dev_weights(digits) -> None:  # type: ignore[no-untyped-def]
     out = measure_test(TrainConfig(**FAST), digits)
     assert 0 <= out["test_error"] <= 1 and out["test_accuracy"] == pytest.approx(1 - out["test_error"])
+
+
+@pytest.mark.parametrize("engine", ["fused", "ordinary"])
+def test_measure_test_retrains_the_trials_run_and_measures_its_best_epoch(digits, engine: str) -> None:  # type: ignore[no-untyped-def]
+    # The test split is measured on the run the trial made (the same engine, the same
+    # curve to the bit), with its weights at its best dev error, not its last.
+    config = TrainConfig(**{**FAST, "epochs": 8, "learning_rate": 0.1})
+    run = (train_alone if engine == "fused" else train)(config, digits)
+    assert run.best_epoch < config.epochs - 1  # the last weights are another model
+    out = measure_test(config, digits, engine=engine)
+    assert out["best_epoch"] == run.best_epoch
+    assert (out["dev_error"], out["dev_cost"]) == (run.best_dev_error, run.best_dev_cost)
+    assert out["dev_accuracy"] == run.curve[run.best_epoch]["dev_accuracy"]
+    # a run that ends at that epoch has those weights last
+    upto = measure_test(dataclasses.replace(config, epochs=run.best_epoch + 1), digits, engine=engine)
+    assert (out["test_cost"], out["test_error"]) == (upto["test_cost"], upto["test_error"])
+
+
+def test_test_alone_keeps_batch_norms_running_statistics_of_the_best_epoch(digits) -> None:  # type: ignore[no-untyped-def]
+    # (measure_test trains batch norm with train; test_alone itself must still be right)
+    from hyperlab.train.fused import test_alone
+
+    config = TrainConfig(**{**FAST, "epochs": 8, "learning_rate": 0.1, "batch_norm": True})
+    run, cost, error = test_alone(config, digits)
+    assert run.best_epoch < config.epochs - 1
+    _, cost_upto, error_upto = test_alone(dataclasses.replace(config, epochs=run.best_epoch + 1), digits)
+    assert (cost, error) == (cost_upto, error_upto)
 
 
 @pytest.mark.parametrize(
