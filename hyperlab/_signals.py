@@ -11,11 +11,12 @@ process runner's workers, processes of hyperlab's own, install it too.
 from __future__ import annotations
 
 import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-__all__ = ["Terminated", "raise_terminated", "stop_on_sigterm"]
+__all__ = ["Terminated", "raise_terminated", "stop_on_sigterm", "children_start_deaf"]
 
 
 class Terminated(KeyboardInterrupt):
@@ -35,3 +36,31 @@ def stop_on_sigterm() -> Iterator[None]:
         yield
     finally:  # None: a handler set outside Python, which cannot be put back; the default then
         signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+@contextmanager
+def children_start_deaf() -> Iterator[None]:
+    """Processes started inside begin with SIGINT ignored.
+
+    A Ctrl-C in a terminal reaches every process of the job; a worker still starting
+    (Python and multiprocessing importing, before any code of ours runs) dies of it
+    with a traceback, one per worker. An ignored signal stays ignored across exec (a
+    handled one does not), so such a worker starts deaf to it and turns it back on once
+    it can handle it (and then asks whether it should stop at all).
+
+    For that instant (the time to start a process) SIGINT is ignored here too; it is
+    also blocked in this thread, so in a process of one thread a Ctrl-C waits and
+    arrives on leaving. With other threads (a study's heartbeats) the kernel hands it
+    to one of them, and it is lost: the user presses Ctrl-C again. In the main thread
+    only (elsewhere signals cannot be set, and nothing changes).
+    """
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a Ctrl-C held meanwhile arrives here

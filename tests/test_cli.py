@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -132,6 +133,64 @@ def test_usage_errors_exit_2_and_help_works(capsys: pytest.CaptureFixture[str]) 
     for command in ("tune", "demo", "list", "show", "export", "best", "init"):
         code, out, _ = run(capsys, command, "--help")
         assert code == 0 and "Usage" in out
+
+
+def _children(pid: int) -> dict[int, str]:
+    """A process's children: pid -> command line."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            pids = [int(p) for p in f.read().split()]
+    except OSError:
+        return {}
+    found = {}
+    for child in pids:
+        try:
+            with open(f"/proc/{child}/cmdline", "rb") as f:
+                found[child] = f.read().replace(b"\0", b" ").decode()
+        except OSError:
+            pass
+    return found
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="reads a process's children from /proc")
+@pytest.mark.parametrize("runner", ["{type: processes, parallel: 2}", "{type: fused, population: 4}"])
+def test_a_ctrl_c_as_a_worker_starts_neither_kills_it_nor_prints_a_traceback(in_tmp: Path, runner: str) -> None:
+    # A Ctrl-C in a terminal reaches every process of the job: a worker still starting
+    # died of it, silently (Python not yet up: the tuner took it for a lost worker) or
+    # with a KeyboardInterrupt traceback (importing, before any code of ours ran). Now it
+    # starts deaf to SIGINT, and the tuner, which got the same Ctrl-C, stops it.
+    (in_tmp / "s.yaml").write_text(
+        f"name: early\ntrials: 4\nrunner: {runner}\ntrain: {{epochs: 400, hidden_units: 16, n_layers: 1}}\n"
+        "search:\n  learning_rate: {type: float, low: 1.0e-3, high: 1.0e-2, scale: log}\n"
+    )
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "hyperlab", "tune", "s.yaml"],
+        env={**python_env(), "COLUMNS": "120"},
+        cwd=in_tmp,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (workers := [p for p, line in _children(proc.pid).items() if "spawn_main" in line]):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.002)
+        os.kill(workers[0], signal.SIGINT)  # the Ctrl-C as the worker starts
+        # and as the tuner gets it (sent apart: a signal that reaches the tuner while it
+        # starts a worker goes to one of its other threads, ignored for that instant)
+        time.sleep(1.0)
+        assert workers[0] in _children(proc.pid)  # it lives on (it did not die of it, silently or not)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert proc.returncode == 130, err
+    assert "Run the same command again to resume" in " ".join(err.split())
 
 
 @pytest.mark.parametrize("stop", ["ctrl-c", "sigterm", "sigterm-job", "sigkill-job"])

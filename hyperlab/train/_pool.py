@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
+from hyperlab._signals import children_start_deaf
 from hyperlab.errors import HyperlabError, check_int
 
 if TYPE_CHECKING:
@@ -62,7 +63,8 @@ class _Worker:
         ctx = mp.get_context("spawn")  # fork would copy torch's threads and locks
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(target=_serve, args=(child,), daemon=True, name="hyperlab-fused")
-        self.process.start()
+        with children_start_deaf():  # a Ctrl-C while it imports would print its traceback; it ignores SIGINT
+            self.process.start()
         # It ignores SIGTERM, which multiprocessing sends its daemons at exit before it
         # waits for them: a pool that was never closed would then hang the exit.
         weakref.finalize(self, self.process.kill)
