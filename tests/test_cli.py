@@ -71,6 +71,7 @@ def test_init_tune_and_inspect(in_tmp: Path, capsys: pytest.CaptureFixture[str])
     assert code == 0 and (in_tmp / "t.csv").read_text().startswith("id,state,value")
     code, out, _ = run(capsys, "best", "digits-mlp")
     assert code == 0 and "learning_rate:" in out and "# test: test_cost" in out
+    assert "# on its retrained weights at epoch" in out
 
     # Re-running resumes: the budget is met, so no new trial runs.
     code, out, _ = run(capsys, "tune", "study.yaml", *TINY)

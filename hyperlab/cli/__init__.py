@@ -147,25 +147,27 @@ def _report(job: Any, png: Path | None) -> None:
     test = job.test_metrics()
     shown = ", ".join(f"{k} {v:.4g}" for k, v in test.items() if k.startswith("test_"))
     console.print(f"\n[bold]test split[/] (measured once, on the best configuration): {shown}")
-    _retrained(test, best)
+    retrained = _retrained(test, best)
+    if retrained:
+        console.print("  " + retrained)
     path = png or Path(_file_name(config.name) + "-curves.png")
     plot_curves(trials, config.metric, job.maximize, path, title=f"{config.name}: {config.metric}")
     console.print(f"[bold]curves[/] {path}")
 
 
-def _retrained(test: dict[str, Any], best: Any) -> None:
+def _retrained(test: dict[str, Any], best: Any) -> str | None:
     """The run the test measured (the best configuration retrained, its weights at its
     best dev error) next to the trial's own: they match unless the trial trained
     otherwise (among other members of a fused population, with other dropout masks)."""
     name = "dev_accuracy" if "dev_accuracy" in test else "dev_error"
     if name not in test:  # measured before this was recorded
-        return
+        return None
     curve = [(v, s) for s, v in best.metric(name) if math.isfinite(v)]
     if not curve:
-        return
+        return None
     value, epoch = (max if name == "dev_accuracy" else min)(curve, key=lambda vs: vs[0])
-    console.print(
-        f"  on its retrained weights at epoch {int(test['best_epoch'])}, {name} {test[name]:.4g} "
+    return (
+        f"on its retrained weights at epoch {int(test['best_epoch'])}, {name} {test[name]:.4g} "
         f"(the trial: {value:.4g} at epoch {epoch})"
     )
 
@@ -508,6 +510,9 @@ def best(
     test = s.attrs.get("test_metrics")
     if test and test.get("trial") == b.id:
         console.print("# test: " + ", ".join(f"{k} {v:.4g}" for k, v in test.items() if k.startswith("test_")))
+        retrained = _retrained(test, b)
+        if retrained:
+            console.print("# " + retrained)
     console.print(_yaml(b.params), markup=False, highlight=False, soft_wrap=True)
 
 
