@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import statistics
 import sys
 import time
@@ -97,12 +98,16 @@ def main() -> int:
         fused = best_of(train_alone, config, data)
         others = [best_of(train, dataclasses.replace(config, seed=s), data) for s in seeds]
         fresh = [fused, *others]  # draws Optuna did not pick this configuration for
-        hits = sum(v >= target - 1e-12 for v in fresh)
+        hits = sum(v >= target - 1e-12 for v in fresh)  # a diverged draw (nan) reaches nothing
         reached, drawn = reached + hits, drawn + len(fresh)
-        drops.append(t.value - statistics.mean(fresh))
+        # a diverged draw counts as 0 accuracy in the mean: it is a draw that fell short
+        drops.append(t.value - statistics.mean(0.0 if math.isnan(v) else v for v in fresh))
+        finite = [v for v in others if not math.isnan(v)] or [math.nan]
         print(
-            f"{t.number:>5} {t.value:6.3f} {again:6.3f} {fused:6.3f} {statistics.mean(others):6.3f} "
-            f"{min(others):6.3f} {max(others):6.3f}  {hits} of {len(fresh)}"
+            f"{t.number:>5} {t.value:6.3f} {again:6.3f} {fused:6.3f} {statistics.mean(finite):6.3f} "
+            f"{min(finite):6.3f} {max(finite):6.3f}  {hits} of {len(fresh)}"
+            + ("" if again == t.value else "  (again differs: the trainer did not repeat itself)")
+            + ("" if len(finite) == len(others) or math.isnan(finite[0]) else "  (some seeds diverged)")
         )
     print(
         f"\nFresh draws of these {len(top)} configurations (the fused engine at seed {args.seed}, the ordinary "

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-__all__ = ["Terminated", "raise_terminated", "stop_on_sigterm", "children_start_deaf"]
+__all__ = ["Terminated", "raise_terminated", "stop_on_sigterm", "start_holding_sigint", "release_sigint"]
 
 
 class Terminated(KeyboardInterrupt):
@@ -39,28 +39,38 @@ def stop_on_sigterm() -> Iterator[None]:
 
 
 @contextmanager
-def children_start_deaf() -> Iterator[None]:
-    """Processes started inside begin with SIGINT ignored.
+def start_holding_sigint() -> Iterator[None]:
+    """Processes started inside begin with SIGINT blocked (a signal mask survives fork
+    and exec), until they call :func:`release_sigint`.
 
-    A Ctrl-C in a terminal reaches every process of the job; a worker still starting
-    (Python and multiprocessing importing, before any code of ours runs) dies of it
-    with a traceback, one per worker. An ignored signal stays ignored across exec (a
-    handled one does not), so such a worker starts deaf to it and turns it back on once
-    it can handle it (and then asks whether it should stop at all).
+    A Ctrl-C in a terminal reaches every process of the job. A worker still starting
+    (Python and multiprocessing importing, before any code of ours runs) died of it:
+    silently before Python's own handler was up, so the tuner took it for a lost
+    worker, or with a KeyboardInterrupt traceback, one per worker. Held, the signal
+    waits and arrives once the worker can handle it.
 
-    For that instant (the time to start a process) SIGINT is ignored here too; it is
-    also blocked in this thread, so in a process of one thread a Ctrl-C waits and
-    arrives on leaving. With other threads (a study's heartbeats) the kernel hands it
-    to one of them, and it is lost: the user presses Ctrl-C again. In the main thread
-    only (elsewhere signals cannot be set, and nothing changes).
+    Here, for the same instant, SIGINT is blocked in this thread and a Ctrl-C that
+    another thread takes is recorded; either is raised on leaving, so the start is
+    neither cut halfway nor the signal lost. In the main thread only (elsewhere
+    signals cannot be set, and nothing changes), and where POSIX signal masks exist.
     """
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
         yield
         return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a Ctrl-C held meanwhile arrives here
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # one held in this thread arrives here
+        if caught:
+            signal.raise_signal(signal.SIGINT)  # and one another thread took, here
+
+
+def release_sigint() -> None:
+    """In a process started by :func:`start_holding_sigint`, once SIGINT is handled as
+    this process means to: a Ctrl-C held since it started arrives now."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})

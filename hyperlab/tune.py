@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from hyperlab.config import StudyConfig
+from hyperlab.config import FusedSpec, StudyConfig
 from hyperlab.runners import Runner, RunPolicy
 from hyperlab.study import Objective, Study
 from hyperlab.trial import Trial, TrialState
@@ -197,7 +197,9 @@ class TuneJob:
         from hyperlab.train.trainer import measure_test
 
         config = TrainConfig.from_params({"seed": self.config.seed, **self.best_config()})
-        result: dict[str, Any] = {"trial": best.id, **measure_test(config, self.data, engine=self.engine)}
+        population = isinstance(self.config.runner, FusedSpec)
+        measured = measure_test(config, self.data, engine=self.engine, population=population)
+        result: dict[str, Any] = {"trial": best.id, **measured}
         self.study.attrs[TEST_ATTR] = result
         return result
 

@@ -3,50 +3,82 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import signal
 import subprocess
+import threading
 
-from hyperlab._signals import children_start_deaf
+from hyperlab._signals import release_sigint, start_holding_sigint
 from tests.helpers import PYTHON, python_env
 
 
-def _report_sigint(queue: mp.Queue) -> None:  # type: ignore[type-arg]
-    queue.put(signal.getsignal(signal.SIGINT) == signal.SIG_IGN)
+def _ctrl_c_as_it_starts(queue: mp.Queue) -> None:  # type: ignore[type-arg]
+    """A worker that gets SIGINT before it is ready for it: is it held, and does it
+    arrive once released?"""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    held = False
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        held = signal.SIGINT in signal.sigpending()
+        release_sigint()
+    except KeyboardInterrupt:
+        queue.put("held, then arrived" if held else "arrived at once")
+        return
+    queue.put("never arrived")
 
 
-def _sigint_ignored_in_child(deaf: bool) -> bool:
+def _start(holding: bool) -> str:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    p = ctx.Process(target=_report_sigint, args=(queue,))
-    if deaf:
-        with children_start_deaf():
+    p = ctx.Process(target=_ctrl_c_as_it_starts, args=(queue,))
+    if holding:
+        with start_holding_sigint():
             p.start()
     else:
         p.start()
-    ignored = queue.get(timeout=60)
+    said = queue.get(timeout=60)
     p.join(timeout=60)
-    return bool(ignored)
+    return str(said)
 
 
-def test_a_child_started_deaf_ignores_sigint_until_it_says_otherwise() -> None:
+def test_a_process_started_holding_sigint_gets_it_once_it_releases_it() -> None:
+    assert _start(holding=True) == "held, then arrived"
+    assert _start(holding=False) == "arrived at once"
+
+
+def test_a_ctrl_c_that_another_thread_takes_while_workers_start_is_raised_on_leaving() -> None:
+    # The tuner has other threads (heartbeats): the kernel hands a process's signal to
+    # one that does not block it. It must neither cut the start halfway nor be lost.
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, daemon=True)
+    other.start()
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    reached = False
     try:
-        assert _sigint_ignored_in_child(deaf=True)
-        assert not _sigint_ignored_in_child(deaf=False)
-        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # ours is put back
+        try:
+            with start_holding_sigint():
+                os.kill(os.getpid(), signal.SIGINT)
+                for _ in range(1000):  # give the Python-level handler every chance to run here
+                    sum(range(10))
+                reached = True
+        except KeyboardInterrupt:
+            interrupted = True
+        else:
+            interrupted = False
     finally:
         signal.signal(signal.SIGINT, previous)
+        stop.set()
+    assert reached and interrupted
+    assert signal.getsignal(signal.SIGINT) is previous
 
 
-def test_a_ctrl_c_while_children_start_is_held_not_lost_in_a_process_of_one_thread() -> None:
-    # (with other threads, the kernel hands a process's signal to one that does not block
-    # it, and it is ignored for that instant: see children_start_deaf)
+def test_a_ctrl_c_while_workers_start_is_held_in_a_process_of_one_thread() -> None:
     script = (
         "import os, signal\n"
-        "from hyperlab._signals import children_start_deaf\n"
+        "from hyperlab._signals import start_holding_sigint\n"
         "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "try:\n"
-        "    with children_start_deaf():\n"
+        "    with start_holding_sigint():\n"
         "        os.kill(os.getpid(), signal.SIGINT)\n"
         "        print('held', flush=True)\n"
         "except KeyboardInterrupt:\n"

@@ -140,18 +140,16 @@ def _store_factory(make_objective: ObjectiveFactory, folder: str) -> _StoredFact
     return _StoredFactory(path)
 
 
-def _process_main(*args: Any, stopping: Any, **kwargs: Any) -> None:
-    from hyperlab._signals import raise_terminated
+def _process_main(*args: Any, **kwargs: Any) -> None:
+    from hyperlab._signals import raise_terminated, release_sigint
 
     # A SIGTERM sent to the whole job (as Slurm does) reaches the workers too: each
     # marks its trial interrupted, as on Ctrl-C, instead of dying with it running.
     signal.signal(signal.SIGTERM, raise_terminated)
     try:
-        # Started deaf to SIGINT (see children_start_deaf): a Ctrl-C that came before
-        # this line is not lost, the tuner set ``stopping`` before it passed it on.
+        # SIGINT is how the tuner stops its workers, even in a job started with it ignored.
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        if stopping.is_set():
-            raise KeyboardInterrupt
+        release_sigint()  # held since this worker started (start_holding_sigint): one sent meanwhile arrives now
         run_worker(*args, **kwargs)
     except KeyboardInterrupt:
         sys.exit(130)
@@ -201,12 +199,11 @@ class ProcessRunner(Runner):
         policy: RunPolicy,
         on_poll: Callable[[Study], None] | None,
     ) -> None:
-        from hyperlab._signals import children_start_deaf
+        from hyperlab._signals import start_holding_sigint
         from hyperlab.study import WORKER_LOST, interrupted
 
         ctx = mp.get_context("spawn")  # fork would copy torch's threads and locks
         events = ctx.Queue()
-        stopping = ctx.Event()  # set before the workers are sent SIGINT, for those still starting
         threads = max(1, (os.cpu_count() or 1) // self.parallel)
         deadline = None if policy.timeout is None else time.time() + policy.timeout
         procs: dict[int, Any] = {}
@@ -218,19 +215,15 @@ class ProcessRunner(Runner):
             p = ctx.Process(
                 target=_process_main,
                 args=(settings, factory, policy),
-                kwargs={
-                    "threads": threads,
-                    "deadline": deadline,
-                    "events": events,
-                    "parent_pid": os.getpid(),
-                    "stopping": stopping,
-                },
+                kwargs={"threads": threads, "deadline": deadline, "events": events, "parent_pid": os.getpid()},
                 name="hyperlab-worker",
             )
-            with children_start_deaf():
+            # A Ctrl-C as it starts would kill it, or print a traceback: it is held, and one
+            # the tuner got meanwhile is raised once the worker is started and known here.
+            with start_holding_sigint():
                 p.start()
-            assert p.pid is not None  # set by start()
-            procs[p.pid] = p
+                assert p.pid is not None  # set by start()
+                procs[p.pid] = p
 
         def drain() -> None:
             while True:
@@ -275,7 +268,6 @@ class ProcessRunner(Runner):
                 polls += 1
                 time.sleep(0.25)
         except BaseException as e:
-            stopping.set()
             for p in procs.values():  # Ctrl-C or an error: let workers mark their trials interrupted
                 if p.exitcode is None and p.pid is not None:
                     os.kill(p.pid, signal.SIGINT)

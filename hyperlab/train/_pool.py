@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
-from hyperlab._signals import children_start_deaf
+from hyperlab._signals import release_sigint, start_holding_sigint
 from hyperlab.errors import HyperlabError, check_int
 
 if TYPE_CHECKING:
@@ -61,16 +61,20 @@ class PoolStartError(PoolError):
 class _Worker:
     def __init__(self) -> None:
         ctx = mp.get_context("spawn")  # fork would copy torch's threads and locks
-        self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_serve, args=(child,), daemon=True, name="hyperlab-fused")
-        with children_start_deaf():  # a Ctrl-C while it imports would print its traceback; it ignores SIGINT
-            self.process.start()
-        # It ignores SIGTERM, which multiprocessing sends its daemons at exit before it
-        # waits for them: a pool that was never closed would then hang the exit.
-        weakref.finalize(self, self.process.kill)
-        child.close()
+        self.conn, self.child = ctx.Pipe()
+        self.process = ctx.Process(target=_serve, args=(self.child,), daemon=True, name="hyperlab-fused")
         self.data: Any = None  # the dataset this worker holds (kept alive here, compared by identity)
         self.ready = False  # it has said so
+
+    def start(self) -> None:
+        # A Ctrl-C as it starts would kill it, or print a traceback: it is held, and one
+        # the pool got meanwhile is raised once the worker is started and known here.
+        with start_holding_sigint():
+            self.process.start()
+            # It ignores SIGTERM, which multiprocessing sends its daemons at exit before it
+            # waits for them: a pool that was never closed would then hang the exit.
+            weakref.finalize(self, self.process.kill)
+            self.child.close()
 
 
 class PopulationPool:
@@ -98,9 +102,10 @@ class PopulationPool:
         """Stop the workers (at once: a worker mid-epoch is killed; it holds nothing to
         clean up, and it ignores SIGTERM)."""
         for w in self._procs:
-            if w.process.is_alive():
-                w.process.kill()
-            w.process.join(timeout=5)
+            if w.process.pid is not None:  # (one that failed to start has none)
+                if w.process.is_alive():
+                    w.process.kill()
+                w.process.join(timeout=5)
             w.conn.close()
         self._procs = []
 
@@ -112,7 +117,9 @@ class PopulationPool:
         """
         try:
             while len(self._procs) < self.workers:
-                self._procs.append(_Worker())
+                w = _Worker()
+                self._procs.append(w)  # before it starts: a Ctrl-C raised then must find it to stop it
+                w.start()
             for w in self._procs:
                 if w.ready:
                     continue
@@ -233,6 +240,7 @@ def _serve(conn: Connection) -> None:
     # The parent handles Ctrl-C and SIGTERM (sent to the whole job, they reach us too) and stops us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    release_sigint()  # held since it started (start_holding_sigint); ignored now
     import torch
 
     from hyperlab.train.fused import work

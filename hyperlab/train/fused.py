@@ -75,7 +75,7 @@ __all__ = [
     "PopulationPool",
     "train_population",
     "train_alone",
-    "test_alone",
+    "train_and_test_alone",
     "resolve_device",
     "population_plan",
 ]
@@ -98,6 +98,8 @@ VIEW_BMM_MIN = 4096
 # this share of its places is free: new members make new sub-populations, and a cohort
 # of a few members fuses little.
 REFILL_SHARE = 1 / 8
+# Rows per forward pass when a split is evaluated (bounds the memory of an evaluation).
+EVAL_ROWS = 1024
 
 
 @dataclass
@@ -743,7 +745,7 @@ def train_population(
     should_stop: Callable[[int], bool] | None = None,
     device: str = "auto",
     max_memory: int | None = None,
-    eval_rows: int = 1024,
+    eval_rows: int = EVAL_ROWS,
     on_epoch: Callable[[], None] | None = None,
     pool: PopulationPool | None = None,
     more: Callable[[int], Sequence[TrainConfig]] | None = None,
@@ -826,58 +828,76 @@ def train_alone(
 ) -> TrainResult:
     """Train one config as a population of one, on the CPU: what
     :func:`hyperlab.train.train` does (its ``report`` and ``should_stop``, metrics, early
-    stopping and :class:`~hyperlab.train.Diverged`; no ``keep_best_state``), with the
-    same curve up to float32 rounding (which a sensitive run can amplify over epochs, as
-    it would a change of thread count; dropout draws other masks, equal in
-    distribution), but with the backward pass written out and no autograd: 1.5x faster
-    over the course space on one thread (``bench/trainer.py --space course``), slower
-    with batch normalization. Trials of the built-in MLP that run one at a time (the
-    inline, process and Ray runners) train this way, unless they use batch norm.
+    stopping and :class:`~hyperlab.train.Diverged`; no ``keep_best_state``: see
+    :func:`train_and_test_alone`), with the same curve up to float32 rounding (which a
+    sensitive run can amplify over epochs, as it would a change of thread count; dropout
+    draws other masks, equal in distribution), but with the backward pass written out
+    and no autograd: 1.5x faster over the course space on one thread
+    (``bench/trainer.py --space course``), slower with batch normalization. Trials of
+    the built-in MLP that run one at a time (the inline, process and Ray runners) train
+    this way, unless they use batch norm.
     """
-    (outcome,) = train_population(
-        [config],
-        data,
-        device="cpu",
-        max_memory=sys.maxsize,  # one member cannot be split, and train has no budget to refuse it by
-        report=None if report is None else lambda i, epoch, metrics: report(epoch, metrics),
-        should_stop=None if should_stop is None else lambda i: should_stop(),
-    )
-    if outcome.diverged is not None:
-        raise Diverged(outcome.diverged)
-    return outcome.result
+    return _alone(config, data, report=report, should_stop=should_stop)[0]
 
 
-def test_alone(config: TrainConfig, data: Dataset, *, eval_rows: int = 1024) -> tuple[TrainResult, float, float]:
-    """Train ``config`` as :func:`train_alone` does (the same curve, to the bit), keep
-    its parameters at its best dev error and measure the test split with them: the run,
-    the test cost and the test error. What :func:`hyperlab.train.trainer.measure_test`
-    does for a configuration whose trials trained this way.
+def train_and_test_alone(config: TrainConfig, data: Dataset) -> tuple[TrainResult, float, float]:
+    """Train ``config`` as :func:`train_alone` does (the same run), keep its parameters
+    at its best dev error and measure the test split with them: the run, the test cost
+    and the test error. What :func:`hyperlab.train.trainer.measure_test` does for a
+    configuration whose trials trained fused.
 
     Raises:
         Diverged: as :func:`train_alone`.
     """
+    best: list[torch.Tensor] = []
+
+    def keep(sub: _SubPopulation) -> None:
+        best[:] = sub.state()
+
+    result, sub = _alone(config, data, on_best=keep)
+    with torch.no_grad():
+        if best:  # (always: a dev error that is never finite is a divergence)
+            sub.load_state(best)
+        t = _device_tensors(data, sub.device)
+        cost, error = sub.evaluate(t["x_test"], t["y_test"], EVAL_ROWS)
+    return result, float(cost[0]), float(error[0])
+
+
+def _alone(
+    config: TrainConfig,
+    data: Dataset,
+    *,
+    report: Callable[[int, dict[str, float]], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_best: Callable[[_SubPopulation], None] | None = None,
+) -> tuple[TrainResult, _SubPopulation]:
+    """One config as a population of one on the CPU (what :func:`train_population`
+    does with one config and no pool), calling ``on_best(sub)`` after each epoch that
+    sets a new best dev error; the run and its sub-population, as it ended."""
     config.check()
     with torch.no_grad():
         cpu = torch.device("cpu")
         t = _device_tensors(data, cpu)
+        # one member cannot be split, and train has no budget to refuse it by
         (bucket,) = population_plan([config], data, device="cpu", max_memory=sys.maxsize)
         sub = _SubPopulation(bucket, [config], data, cpu)
-        judge = _Judge([config], data.task != "regression", None, None)
-        best = None
+        judge = _Judge(
+            [config],
+            data.task != "regression",
+            None if report is None else lambda i, epoch, metrics: report(epoch, metrics),
+            None if should_stop is None else lambda i: should_stop(),
+        )
+        book = judge.books[0]
         while True:
-            epoch, train_cost, train_error, dev_cost, dev_error, seconds = _epoch(sub, t, eval_rows)
+            epoch, train_cost, train_error, dev_cost, dev_error, seconds = _epoch(sub, t, EVAL_ROWS)
             keep = judge(epoch, [0], train_cost, train_error, dev_cost, dev_error, seconds)
             outcome = judge.done.get(0)
             if outcome is not None and outcome.diverged is not None:
                 raise Diverged(outcome.diverged)
-            if judge.books[0].result.best_epoch == epoch:
-                best = sub.state()
+            if on_best is not None and book.result.best_epoch == epoch:
+                on_best(sub)
             if not keep:
-                break
-        if best is not None:  # else no finite dev error: the last parameters, as train keeps
-            sub.load_state(best)
-        cost, error = sub.evaluate(t["x_test"], t["y_test"], eval_rows)
-        return judge.books[0].result, float(cost[0]), float(error[0])
+                return book.result, sub
 
 
 class _Intake:

@@ -6,7 +6,7 @@ import math
 import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from hyperlab.errors import InvalidArgumentError
 
@@ -25,7 +25,15 @@ Engine = Literal["fused", "ordinary"]
 def trains_alone_fused(config: TrainConfig, engine: str) -> bool:
     """Whether a trial of ``config`` that runs alone trains as a population of one:
     the fused engine, except with batch normalization, where it is slower."""
+    check_engine(engine)
     return engine == "fused" and not config.batch_norm
+
+
+def check_engine(engine: str) -> None:
+    if engine not in get_args(Engine):
+        raise InvalidArgumentError(
+            f"The 'engine' parameter must be one of {', '.join(get_args(Engine))}. Got {engine!r} instead."
+        )
 
 
 @dataclass

@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, get_args
+from typing import Any
 
 from hyperlab.errors import InvalidArgumentError
 from hyperlab.train.data import Dataset
-from hyperlab.train.hparams import Engine, TrainConfig, trains_alone_fused
+from hyperlab.train.hparams import TrainConfig, check_engine, trains_alone_fused
 from hyperlab.train.trainer import Diverged, train
 from hyperlab.trial import Trial, TrialDiverged
 
@@ -25,9 +25,6 @@ METRICS = {
 
 def metric_direction(metric: str) -> str:
     return METRICS[metric]
-
-
-ENGINES: tuple[str, ...] = get_args(Engine)
 
 
 def make_objective(
@@ -69,10 +66,7 @@ def make_objective(
 def check_recipe(fixed: Mapping[str, Any] | None, metric: str, engine: str) -> None:
     """Refuse a bad engine, metric or fixed hyperparameter when the objective is made
     (in the tuner), not in every trial or worker after it loaded the data."""
-    if engine not in ENGINES:
-        raise InvalidArgumentError(
-            f"The 'engine' parameter must be one of {', '.join(ENGINES)}. Got {engine!r} instead."
-        )
+    check_engine(engine)
     if metric not in METRICS:
         raise InvalidArgumentError(
             f"The 'metric' parameter must be one of {', '.join(METRICS)} (what the trainer reports that a study "

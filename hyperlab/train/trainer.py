@@ -314,16 +314,22 @@ def train(
     return best
 
 
-def measure_test(config: TrainConfig, data: Dataset, *, engine: str = "fused") -> dict[str, float]:
-    """Retrain ``config`` (deterministic under its seed) with the engine its trials
-    trained with (see :func:`~hyperlab.train.hparams.trains_alone_fused`), keep its
-    best-dev weights and measure the test split: the one look at it, at the end of a
-    study. Also gives the retrained run's best epoch and its dev metrics there, which
-    a user compares with the trial's."""
-    if trains_alone_fused(config, engine):
-        from hyperlab.train.fused import test_alone
+def measure_test(
+    config: TrainConfig, data: Dataset, *, engine: str = "fused", population: bool = False
+) -> dict[str, float]:
+    """Retrain ``config`` (deterministic under its seed) the way its trials trained, keep
+    its best-dev weights and measure the test split: the one look at it, at the end of
+    a study. The way: fused when ``population`` (the fused runner's trials, batch norm
+    too) or when a lone trial trains fused (see
+    :func:`~hyperlab.train.hparams.trains_alone_fused`), else :func:`train`. Always on
+    the CPU. Also gives the retrained run's best epoch and its dev metrics there, which
+    a user compares with the trial's: they match a lone trial's exactly, and a fused
+    population member's to float rounding (it trained padded among others, perhaps on
+    a GPU; with dropout, with other masks)."""
+    if population or trains_alone_fused(config, engine):
+        from hyperlab.train.fused import train_and_test_alone
 
-        result, cost, error = test_alone(config, data)
+        result, cost, error = train_and_test_alone(config, data)
     else:
         result = train(config, data, keep_best_state=True)
         model = build_model(config, data)

@@ -322,15 +322,30 @@ def test_measure_test_retrains_the_trials_run_and_measures_its_best_epoch(digits
     assert (out["test_cost"], out["test_error"]) == (upto["test_cost"], upto["test_error"])
 
 
-def test_test_alone_keeps_batch_norms_running_statistics_of_the_best_epoch(digits) -> None:  # type: ignore[no-untyped-def]
-    # (measure_test trains batch norm with train; test_alone itself must still be right)
-    from hyperlab.train.fused import test_alone
-
+def test_a_fused_populations_batch_norm_trial_is_retrained_fused(digits) -> None:  # type: ignore[no-untyped-def]
+    # The fused runner trains batch norm fused too (lone trials with batch norm train
+    # with train); the parameters and batch norm's running statistics of the best epoch
+    # are those the test split is measured with.
     config = TrainConfig(**{**FAST, "epochs": 8, "learning_rate": 0.1, "batch_norm": True})
-    run, cost, error = test_alone(config, digits)
+    run = train_alone(config, digits)
     assert run.best_epoch < config.epochs - 1
-    _, cost_upto, error_upto = test_alone(dataclasses.replace(config, epochs=run.best_epoch + 1), digits)
-    assert (cost, error) == (cost_upto, error_upto)
+    out = measure_test(config, digits, population=True)
+    assert (out["best_epoch"], out["dev_error"], out["dev_cost"]) == (
+        run.best_epoch,
+        run.best_dev_error,
+        run.best_dev_cost,
+    )
+    upto = measure_test(dataclasses.replace(config, epochs=run.best_epoch + 1), digits, population=True)
+    assert (out["test_cost"], out["test_error"]) == (upto["test_cost"], upto["test_error"])
+    # and a lone batch-norm trial's retraining is train's
+    assert measure_test(config, digits)["dev_error"] == train(config, digits).best_dev_error
+
+
+def test_measure_test_refuses_an_unknown_engine(digits) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(
+        InvalidArgumentError, match="The 'engine' parameter must be one of fused, ordinary. Got 'fuzed'"
+    ):
+        measure_test(TrainConfig(**FAST), digits, engine="fuzed")
 
 
 @pytest.mark.parametrize(
