@@ -7,6 +7,9 @@
     # hyperlab variants, 3 runs each, against an earlier run's Optuna TPE (its --json):
     .venv/bin/python caviar.py --datasets mnist1d --seeds 0 1 2 --optuna-from earlier.json \
         --kinds optuna-tpe hyperlab-proc2-asha-tpe-quarter --repeats 3
+    # the race judged on configurations too (each named best retrained at 3 fresh seeds):
+    .venv/bin/python caviar.py --datasets mnist1d --seeds 0 1 2 \
+        --kinds optuna-tpe hyperlab-proc2-asha-tpe-quarter --repeats 2 --confirm 3
 
 Side by side in one run, on the course's search space (hyperlab.course_space) and the
 built-in MLP trainer, for each dataset and seed:
@@ -32,6 +35,13 @@ built-in MLP trainer, for each dataset and seed:
 Every trial reports dev accuracy each epoch. Reported: wall time, epochs trained, best
 dev accuracy, and the time each configuration first reached Optuna-TPE-sequential's
 final best dev accuracy (the target). Storage: SQLite in a temporary folder for all.
+
+That target is one lucky training run (bench/noise.py: a fresh draw of Optuna's winning
+configuration rarely reaches it). ``--confirm S`` also judges the race on
+configurations: every configuration a tuner named as its best along the way is retrained
+at S fresh training seeds (the ordinary trainer for all), and a tuner reaches the
+configuration target when the one it names scores, on their mean, at least Optuna
+TPE's winner.
 """
 
 from __future__ import annotations
@@ -58,17 +68,33 @@ from hyperlab.train import Diverged, LoadedObjective, TrainConfig, load_dataset,
 METRIC = "dev_accuracy"
 
 
-def curve_from_hyperlab(study: hl.Study, start: float) -> tuple[int, list[tuple[float, float]]]:
-    """Epochs trained, and (seconds since ``start``, best dev accuracy) per finished trial.
-    ``start`` is when the runner was called: worker start-up counts against hyperlab."""
+def curve_from_hyperlab(
+    study: hl.Study, start: float
+) -> tuple[int, list[tuple[float, float]], list[tuple[float, float, dict[str, Any]]]]:
+    """Epochs trained; (seconds since ``start``, best dev accuracy) per finished trial;
+    and the incumbents (see ``incumbents``) among the complete ones. ``start`` is when the
+    runner was called: worker start-up counts against hyperlab."""
     trials = study.trials
     epochs = sum(len(t.curve) for t in trials)
-    points = sorted(
-        ((t.ended or 0.0) - start, max(v for _, v in t.metric(METRIC)))
-        for t in trials
-        if t.metric(METRIC) and t.ended is not None
-    )
-    return epochs, points
+    finished = [t for t in trials if t.metric(METRIC) and t.ended is not None]
+    points = sorted(((t.ended or 0.0) - start, max(v for _, v in t.metric(METRIC))) for t in finished)
+    complete = [
+        ((t.ended or 0.0) - start, max(v for _, v in t.metric(METRIC)), t.params)
+        for t in finished
+        if t.state == hl.TrialState.COMPLETE
+    ]
+    return epochs, points, incumbents(complete)
+
+
+def incumbents(complete: list[tuple[float, float, dict[str, Any]]]) -> list[tuple[float, float, dict[str, Any]]]:
+    """Of (seconds, best dev accuracy, params) per complete trial, those that beat every
+    trial ended before them, in time order: the configuration the tuner would name as its
+    best at each moment (pruned trials are never named; a tie keeps the earlier one)."""
+    out: list[tuple[float, float, dict[str, Any]]] = []
+    for t, v, params in sorted(complete, key=lambda c: c[0]):
+        if v == v and (not out or v > out[-1][1]):
+            out.append((t, v, params))
+    return out
 
 
 def search_for(
@@ -116,8 +142,8 @@ def run_hyperlab(
     t0 = time.time()
     runner.run(study, factory, RunPolicy(max_trials=trials, timeout=timeout))
     wall = time.time() - t0
-    n_epochs, points = curve_from_hyperlab(study, t0)
-    return {"wall": wall, "epochs": n_epochs, "points": points, "trials": len(study.trials)}
+    n_epochs, points, best = curve_from_hyperlab(study, t0)
+    return {"wall": wall, "epochs": n_epochs, "points": points, "trials": len(study.trials), "incumbents": best}
 
 
 def _optuna_params(trial: Any, space: hl.Space) -> dict[str, Any]:
@@ -160,11 +186,13 @@ def run_optuna(kind: str, source: str, epochs: int, trials: int, seed: int, fold
     )
     n_epochs = 0
     points: list[tuple[float, float]] = []
+    complete: list[tuple[float, float, dict[str, Any]]] = []
     t0 = time.time()
 
     def objective(trial: Any) -> float:
         nonlocal n_epochs
-        config = TrainConfig.from_params({"epochs": epochs, "seed": seed, **_optuna_params(trial, space)})
+        params = _optuna_params(trial, space)
+        config = TrainConfig.from_params({"epochs": epochs, "seed": seed, **params})
         best = 0.0
 
         def report(epoch: int, metrics: dict[str, float]) -> None:
@@ -183,10 +211,11 @@ def run_optuna(kind: str, source: str, epochs: int, trials: int, seed: int, fold
             points.append((time.time() - t0, best))
             raise
         points.append((time.time() - t0, best))
+        complete.append((points[-1][0], best, params))
         return best
 
     study.optimize(objective, n_trials=trials)
-    return {"wall": time.time() - t0, "epochs": n_epochs, "points": points}
+    return {"wall": time.time() - t0, "epochs": n_epochs, "points": points, "incumbents": incumbents(complete)}
 
 
 def time_to(points: list[tuple[float, float]], target: float) -> float | None:
@@ -196,6 +225,80 @@ def time_to(points: list[tuple[float, float]], target: float) -> float | None:
         if best >= target - 1e-12:
             return t
     return None
+
+
+_DATA: Any = None
+
+
+def _load_for_confirm(source: str, seed: int) -> None:
+    """A confirm worker's set-up: one thread (two workers share the 2 cores), the race's split."""
+    import torch
+
+    global _DATA
+    torch.set_num_threads(1)
+    _DATA = load_dataset(source, seed=seed)
+
+
+def _fresh_draw(params: dict[str, Any], epochs: int, seed: int) -> float:
+    """One training run of ``params`` at training seed ``seed``: its best dev accuracy
+    (0.0 if it diverged: a draw that fell short)."""
+    try:
+        result = train(TrainConfig.from_params({"epochs": epochs, "seed": seed, **params}), _DATA)
+    except Diverged:
+        return 0.0
+    return max(m[METRIC] for m in result.curve)
+
+
+def confirm(rows: dict[str, Any], source: str, seed: int, epochs: int, seeds: list[int]) -> dict[str, Any]:
+    """The race judged on configurations instead of single training runs.
+
+    The target above is the best of 64 training runs, each a single draw of its
+    configuration at the race's seed: bench/noise.py shows a fresh draw of the winning
+    configuration rarely reaches it. Here every configuration a tuner named as its best
+    (its incumbents) is retrained at ``seeds`` (fresh training seeds, the race's data
+    split, the ordinary trainer for every tuner) and scored by its mean best dev
+    accuracy. The configuration target is Optuna TPE's final winner's mean; a tuner
+    reaches it at the first moment its incumbent's mean is at least that. Returns, per
+    row, the incumbents' means and that moment (None: never)."""
+    import concurrent.futures
+    import multiprocessing
+
+    wanted: dict[str, dict[str, Any]] = {}
+    for kind, r in rows.items():
+        named = r["incumbents"] if kind != "optuna-tpe" else r["incumbents"][-1:]
+        for _, _, params in named:
+            wanted[json.dumps(params, sort_keys=True)] = params
+    draws: dict[str, list[float]] = {}
+    with concurrent.futures.ProcessPoolExecutor(
+        2, mp_context=multiprocessing.get_context("spawn"), initializer=_load_for_confirm, initargs=(source, seed)
+    ) as pool:
+        futures = {key: [pool.submit(_fresh_draw, params, epochs, s) for s in seeds] for key, params in wanted.items()}
+        for key, fs in futures.items():
+            draws[key] = [f.result() for f in fs]
+    mean = {key: statistics.mean(v) for key, v in draws.items()}
+    out: dict[str, Any] = {}
+    target = mean[json.dumps(rows["optuna-tpe"]["incumbents"][-1][2], sort_keys=True)]
+    for kind, r in rows.items():
+        named = r["incumbents"] if kind != "optuna-tpe" else r["incumbents"][-1:]
+        chain = [(t, v, mean[json.dumps(p, sort_keys=True)]) for t, v, p in named]
+        reached = next((t for t, _, m in chain if m >= target - 1e-12), None)
+        out[kind] = {"chain": chain, "reached": reached}
+    return {"target": target, "rows": out, "seeds": seeds}
+
+
+def print_confirm(result: dict[str, Any], optuna_wall: float) -> None:
+    seeds = result["seeds"]
+    print(
+        f"  configuration target: Optuna TPE's winner retrained at training seeds {seeds[0]}-{seeds[-1]}, "
+        f"mean best dev accuracy {result['target']:.4f}"
+    )
+    print(f"{'':>32} {'named':>6} {'final: value':>13} {'its mean':>9} {'t to config target s':>21} {'/ Optuna':>9}")
+    for kind, r in result["rows"].items():
+        chain, reached = r["chain"], r["reached"]
+        _, value, final = chain[-1]
+        shown = "never" if reached is None else f"{reached:.1f}"
+        ratio = "" if reached is None or kind == "optuna-tpe" else f"{reached / optuna_wall:.3f}"
+        print(f"{kind:>32} {len(chain):6d} {value:13.4f} {final:9.4f} {shown:>21} {ratio:>9}")
 
 
 def ray_overhead(n: int) -> None:
@@ -279,7 +382,19 @@ def main() -> int:
         help="arguments of hyperlab's TPESampler for the -tpe kinds (Python literals: multivariate=False gamma=0.1)",
     )
     parser.add_argument("--repeats", type=int, default=1, help="run each hyperlab kind this many times")
+    parser.add_argument(
+        "--confirm",
+        type=int,
+        default=0,
+        metavar="S",
+        help="also judge the race on configurations: retrain Optuna TPE's winner and each configuration a "
+        "hyperlab kind named as its best at S fresh training seeds and compare their means (needs optuna-tpe)",
+    )
     args = parser.parse_args()
+    if args.confirm and "optuna-tpe" not in args.kinds:
+        parser.error("--confirm needs 'optuna-tpe' in --kinds: its winner sets the configuration target")
+    if args.confirm < 0:
+        parser.error(f"--confirm must be 0 (off) or a number of training seeds, got {args.confirm}")
     logging.disable(logging.WARNING)
     tpe = tpe_options(parser, args.tpe_options)
     if args.ray_overhead:
@@ -292,6 +407,7 @@ def main() -> int:
         f"{args.trials} trials x {args.epochs} epochs, course space, metric {METRIC}"
     )
     raw: dict[str, Any] = {}
+    confirmed: dict[str, Any] = {}
     earlier = json.loads(args.optuna_from.read_text()) if args.optuna_from else {}
     for source in args.datasets:
         load_dataset(source)  # generate / cache once, outside the timings
@@ -337,6 +453,12 @@ def main() -> int:
                     tt = time_to(rows[kind]["points"], target)
                     ratio = "never" if tt is None else f"{tt / rows['optuna-tpe']['wall']:.3f}"
                     print(f"{kind} time to target / Optuna TPE wall time: {ratio}")
+            if args.confirm:
+                if "incumbents" not in rows["optuna-tpe"]:
+                    parser.error(f"{args.optuna_from} has no incumbents (an older run): --confirm cannot use it")
+                judged = confirm(rows, source, seed, args.epochs, list(range(100, 100 + args.confirm)))
+                print_confirm(judged, rows["optuna-tpe"]["wall"])
+                confirmed[f"{source}/{seed}"] = judged
             raw[f"{source}/{seed}"] = rows
     if len(args.seeds) > 1:
         print("\nmedians over seeds")
@@ -347,8 +469,20 @@ def main() -> int:
                     f"{source:>16} {kind:>20}: wall {statistics.median(r['wall'] for r in runs):7.1f} s, "
                     f"best {statistics.median(max(v for _, v in r['points']) for r in runs):.4f}"
                 )
+    if confirmed:
+        print(f"\nconfiguration target (--confirm {args.confirm}) reached within a quarter of Optuna TPE's wall time")
+        for source in args.datasets:
+            for kind in confirmed[f"{source}/{args.seeds[0]}"]["rows"]:
+                if kind == "optuna-tpe":
+                    continue
+                hits = sum(
+                    (r := confirmed[f"{source}/{s}"]["rows"][kind]["reached"]) is not None
+                    and r <= raw[f"{source}/{s}"]["optuna-tpe"]["wall"] / 4
+                    for s in args.seeds
+                )
+                print(f"{source:>16} {kind:>32}: {hits} of {len(args.seeds)} seeds")
     if args.json:
-        args.json.write_text(json.dumps(raw))
+        args.json.write_text(json.dumps({**raw, "confirm": confirmed} if confirmed else raw))
     return 0
 
 
