@@ -43,3 +43,32 @@ def test_fused_study_names_a_bad_kind() -> None:
     )
     assert done.returncode == 2, done.stderr
     assert "--study-kinds" in done.stderr and "'fused-hyperband'" in done.stderr and "fused-asha-tpe" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--confirm", "-1"], "--confirm must be 0 (off) or a number of training seeds, got -1"),
+        (["--confirm", "3", "--kinds", "hyperlab-proc2-asha"], "--confirm needs 'optuna-tpe' in --kinds"),
+    ],
+)
+def test_caviar_names_a_bad_confirm(args: list[str], says: str) -> None:
+    done = subprocess.run(
+        [PYTHON, str(BENCH / "caviar.py"), *args], env=python_env(), capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2, done.stderr
+    assert says in done.stderr, done.stderr
+
+
+def test_caviar_incumbents_are_the_named_bests_in_time_order() -> None:
+    """What --confirm retrains: each complete trial that beat all ended before it; a
+    tie keeps the earlier one, a NaN (diverged) value is never named."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_caviar", BENCH / "caviar.py")
+    assert spec is not None and spec.loader is not None
+    caviar = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(caviar)
+    ended = [(3.0, 0.6, {"i": 1}), (1.0, 0.5, {"i": 0}), (4.0, 0.6, {"i": 2}), (0.5, float("nan"), {"i": 3})]
+    ended += [(6.0, 0.55, {"i": 4}), (7.0, 0.7, {"i": 5})]
+    assert [p["i"] for _, _, p in caviar.incumbents(ended)] == [0, 1, 5]
