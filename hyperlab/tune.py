@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -57,27 +59,32 @@ class TuneJob:
         configuration would pair one run's settings with another's params."""
         from hyperlab.errors import StudyMismatchError
 
-        now = self.settings()
         stored = study.attrs.get(SETTINGS_ATTR)
         if stored is None:  # a new study (or one from before this check): record them
-            study.attrs[SETTINGS_ATTR] = now
+            study.attrs[SETTINGS_ATTR] = self.settings()
             return
-
-        def show(d: dict[str, Any], key: str) -> str:
-            return repr(d[key]) if key in d else "unset (the default)"
-
-        changed = []
-        for part in ("data", "train"):
-            was, new = stored.get(part, {}), now[part]
-            for key in dict.fromkeys([*was, *new]):
-                if was.get(key) != new.get(key):
-                    changed.append(f"{part}.{key} was {show(was, key)}, now {show(new, key)}")
+        changed = self.changes_since(stored)
         if changed:
             raise StudyMismatchError(
                 f"Study '{self.config.name}' was run with other settings: {'; '.join(changed)}. Its trials "
                 "would be compared with new ones trained otherwise: use a new study name, or restore the "
                 "stored settings to resume it (--epochs sets train.epochs)."
             )
+
+    def changes_since(self, stored: dict[str, Any]) -> list[str]:
+        """What differs between ``stored`` settings and the file's now, one line each."""
+
+        def show(d: dict[str, Any], key: str) -> str:
+            return repr(d[key]) if key in d else "unset (the default)"
+
+        now = self.settings()
+        changed = []
+        for part in ("data", "train"):
+            was, new = stored.get(part, {}), now[part]
+            for key in dict.fromkeys([*was, *new]):
+                if was.get(key) != new.get(key):
+                    changed.append(f"{part}.{key} was {show(was, key)}, now {show(new, key)}")
+        return changed
 
     @property
     def maximize(self) -> bool:
@@ -202,6 +209,103 @@ class TuneJob:
         result: dict[str, Any] = {"trial": best.id, **measured}
         self.study.attrs[TEST_ATTR] = result
         return result
+
+    def stored_study(self) -> Study:
+        """The study the file names, as stored; never created (its space, metric and
+        direction are the stored ones)."""
+        from hyperlab.errors import UnknownStudyError
+
+        try:
+            return Study(self.config.name, storage=self.config.storage)
+        except UnknownStudyError:
+            raise UnknownStudyError(
+                f"There is no study named '{self.config.name}' in {self.config.storage}: run hyperlab tune on the "
+                "file first (a re-test re-runs a study's best configurations)."
+            ) from None
+
+    def retest_seeds(self, n: int) -> list[int]:
+        """A re-test's training seeds: the one the trials trained with, then the next."""
+        first = int(self.config.train.get("seed", self.config.seed))
+        return [first + i for i in range(n)]
+
+    def retest(
+        self, *, top: int, seeds: int, on_result: Callable[[dict[str, Any]], None] | None = None
+    ) -> dict[str, Any]:
+        """Re-run the study's ``top`` best configurations at ``seeds`` training seeds, on the
+        data and ``train:`` settings the file gives now (the course: hyperparameters go
+        stale as data, code and hardware change; re-test the best few and see whether
+        they still hold).
+
+        The first seed is the one the trials trained with: with nothing changed, a lone
+        trial's value comes back exactly (a fused population member's to float
+        rounding). The others are fresh draws, so the mean says how much of a trial's
+        value was its configuration and how much its draw. Only the dev split judges:
+        the test split keeps its one look, taken at the end of the study. Each
+        configuration's result
+        is stored in the study (attribute ``retest <time>``) as soon as it is done, so
+        an interrupted re-test keeps what it measured; ``on_result`` sees each one.
+        Returns the whole record."""
+        import datetime
+        import platform
+
+        import torch
+
+        from hyperlab.analysis.curves import ranked_trials
+        from hyperlab.errors import NoCompletedTrialError
+        from hyperlab.train.hparams import TrainConfig
+        from hyperlab.train.trainer import Diverged, measure_test
+
+        data = self.data  # checked before anything is run or stored
+        study = self.stored_study()
+        ranked = ranked_trials(study.trials, study.direction == "maximize")
+        if not ranked:
+            raise NoCompletedTrialError(f"Study '{study.name}' has no complete trial to re-test yet.")
+        stored = study.attrs.get(SETTINGS_ATTR)
+        fixed = {"seed": self.config.seed, **self.config.train}
+        now = datetime.datetime.now(datetime.timezone.utc)
+        at = now.isoformat(timespec="seconds")
+        record: dict[str, Any] = {
+            "at": at,
+            "host": platform.node(),
+            "torch": torch.__version__,
+            "settings": self.settings(),
+            "changed": None if stored is None else self.changes_since(stored),
+            "metric": study.metric,
+            "seeds": self.retest_seeds(seeds),
+            "results": [],
+        }
+        key = f"retest {now.isoformat(timespec='microseconds')} {os.getpid()}"  # unique: one attribute each
+        population = isinstance(self.config.runner, FusedSpec)
+        for trial in ranked[:top]:
+            values: list[float | None] = []
+            for seed in record["seeds"]:
+                config = TrainConfig.from_params({**fixed, **trial.params, "seed": seed})
+                try:
+                    m = measure_test(config, data, engine=self.engine, population=population, metric=study.metric)
+                except Diverged:
+                    values.append(None)  # JSON has no nan; None reads as diverged
+                    continue
+                values.append(m["value"] if math.isfinite(m["value"]) else None)
+            result = {"trial": trial.id, "stored": trial.value, "values": values}
+            record["results"].append(result)
+            study.attrs[key] = record  # durable as each configuration is done
+            if on_result is not None:
+                on_result(result)
+        return record
+
+
+def retest_summary(record: dict[str, Any], maximize: bool) -> dict[str, Any]:
+    """A stored re-test's verdict: each configuration's mean over the seeds that did not
+    diverge (``None`` when all did) and the best configuration by that mean."""
+    means = {}
+    for r in record["results"]:
+        finite = [v for v in r["values"] if v is not None]
+        means[r["trial"]] = sum(finite) / len(finite) if finite else None
+    best = None  # in the stored ranking's order: a tie keeps the better-ranked trial
+    for trial, m in means.items():
+        if m is not None and (best is None or (m > means[best] if maximize else m < means[best])):
+            best = trial
+    return {"means": means, "best": best, "was_best": record["results"][0]["trial"] if record["results"] else None}
 
 
 def objective_from_config(raw: dict[str, Any]) -> Objective:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import hyperlab
 from hyperlab import Study, Trial, TrialState
 from hyperlab.cli import main
 from tests.helpers import PYTHON, python_env, wait_for_trials
@@ -459,3 +460,74 @@ def test_a_sqlite_uri_url_is_not_taken_for_a_missing_file(in_tmp: Path, capsys: 
     study.tell(study.ask(), 0.5)
     code, out, err = run(capsys, "show", "u", "--storage", "sqlite:///file:h.db?mode=ro&uri=true")
     assert code == 0 and "complete" in out, err
+
+
+RETEST = (
+    "name: rt\ndata: {source: 'sklearn:digits'}\ntrials: 3\nrunner: {type: processes, parallel: 2}\n"
+    "train: {epochs: 2}\nsearch: {learning_rate: {type: float, low: 0.003, high: 0.3, scale: log}}\n"
+)
+
+
+def test_retest_reruns_the_best_configurations_and_show_lists_it(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (in_tmp / "rt.yaml").write_text(RETEST)
+    assert run(capsys, "tune", "rt.yaml")[0] == 0
+    code, out, err = run(capsys, "retest", "rt.yaml", "--top", "2", "--seeds", "2")
+    assert code == 0, err
+    assert "its 2 best configurations by dev_error, each trained at seeds 0, 1 (seed 0 is the one its trials" in out
+    assert "nothing changed in data or train: since the study ran" in out
+    rows = re.findall(r"^\s*(\d+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)$", out, re.M)
+    study = Study("rt", storage="sqlite:///hyperlab.db")
+    best = study.best_trial
+    assert len(rows) == 2 and int(rows[0][0]) == best.id
+    for trial, stored, seed0, _, _ in rows:
+        # trained in worker processes, re-run here: the same run at the trials' seed
+        assert stored == seed0 == f"{study.trial(int(trial)).value:.4g}"
+    assert re.search(r"^trial \d+ (still holds|is now the best)", out, re.M)
+    code, out, _ = run(capsys, "show", "rt")
+    assert code == 0 and "re-test 20" in out and "2 configurations x 2 seeds, same data and train settings" in out
+
+    # --epochs as tune's; a changed setting is named, and the re-test still runs
+    code, out, err = run(capsys, "retest", "rt.yaml", "--top", "1", "--seeds", "1", "--epochs", "3")
+    assert code == 0 and "changed since the study ran: train.epochs was 2, now 3" in out, err
+    assert len([k for k in Study("rt", storage="sqlite:///hyperlab.db").attrs if k.startswith("retest ")]) == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--top", "0"], "Invalid value for '--top'"),
+        (["--seeds", "0"], "Invalid value for '--seeds'"),
+        (["--storage", "sqlite:///other.db"], "There is no database at other.db"),
+        (["--epochs", "2", "--storage", "sqlite:///e.db"], "--epochs 2: this study searches epochs"),
+        (["--storage", "sqlite:///empty.db"], "There is no study named 'rt' in sqlite:///empty.db"),
+        (["--storage", "sqlite:///notrials.db"], "Study 'rt' has no complete trial to re-test yet"),
+    ],
+)
+def test_retest_errors_exit_2_and_store_nothing(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    text = RETEST
+    if "e.db" in args[-1]:
+        text = RETEST.replace("train: {epochs: 2}\n", "").replace(
+            "search: {", "search: {epochs: {type: int, low: 1, high: 2}, "
+        )
+    (in_tmp / "rt.yaml").write_text(text)
+    Study("other", hyperlab.Space(x=hyperlab.Float(0, 1)), storage="sqlite:///empty.db")
+    Study("rt", hyperlab.Space(x=hyperlab.Float(0, 1)), storage="sqlite:///notrials.db")
+    before = _dumps(in_tmp)
+    code, _, err = run(capsys, "retest", "rt.yaml", *args)
+    assert code == 2 and message in " ".join(err.split()), err
+    assert _dumps(in_tmp) == before
+
+
+def _dumps(folder: Path) -> dict[str, list[str]]:
+    """Every SQLite store in ``folder``, as SQL."""
+    import sqlite3
+
+    out = {}
+    for path in sorted(folder.glob("*.db")):
+        with sqlite3.connect(path) as db:
+            out[path.name] = list(db.iterdump())
+    return out

@@ -55,9 +55,13 @@ def best_trial(trials: Sequence[Trial], maximize: bool, tie_break: str = "dev_co
     Error and accuracy on a dev set of a few hundred rows move in steps of 1/rows, so
     ties are common; the dev cost separates a confident model from a lucky one.
     """
+    ranked = ranked_trials(trials, maximize, tie_break)
+    return ranked[0] if ranked else None
+
+
+def ranked_trials(trials: Sequence[Trial], maximize: bool, tie_break: str = "dev_cost") -> list[Trial]:
+    """The complete trials, best first, in :func:`best_trial`'s order."""
     complete = [t for t in trials if t.state is TrialState.COMPLETE and t.value is not None]
-    if not complete:
-        return None
 
     def key(t: Trial) -> tuple[float, float, int]:
         value = float(t.value)  # type: ignore[arg-type]
@@ -65,4 +69,4 @@ def best_trial(trials: Sequence[Trial], maximize: bool, tie_break: str = "dev_co
         finite = [v for _, v in points if math.isfinite(v)]
         return (-value if maximize else value, min(finite) if finite else math.inf, t.id)
 
-    return min(complete, key=key)
+    return sorted(complete, key=key)

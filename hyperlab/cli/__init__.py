@@ -197,13 +197,7 @@ def tune(
     config = load_config(study_file)
     if timeout is not None and not (math.isfinite(timeout) and timeout <= threading.TIMEOUT_MAX):
         raise InvalidArgumentError(f"--timeout {timeout}: give a finite number of seconds, or leave it out.")
-    if epochs is not None:
-        if "epochs" in config.space():
-            raise InvalidArgumentError(
-                f"--epochs {epochs}: this study searches epochs (under search:); drop --epochs, or fix epochs "
-                "under train: instead of searching it."
-            )
-        config.train["epochs"] = epochs
+    _set_epochs(config, epochs)
     if parallel is not None:
         if isinstance(config.runner, InlineSpec):
             raise InvalidArgumentError(
@@ -217,6 +211,18 @@ def tune(
     if png is not None:
         _check_writable(png, "--png")
     _run_job(config, trials=trials, timeout=timeout, png=png)
+
+
+def _set_epochs(config: Any, epochs: int | None) -> None:
+    """--epochs: train.epochs, refused when the study searches epochs."""
+    if epochs is None:
+        return
+    if "epochs" in config.space():
+        raise InvalidArgumentError(
+            f"--epochs {epochs}: this study searches epochs (under search:); drop --epochs, or fix epochs "
+            "under train: instead of searching it."
+        )
+    config.train["epochs"] = epochs
 
 
 def _file_name(name: str) -> str:
@@ -414,6 +420,21 @@ def show(
     trials = s.get_trials(states)
     console.print(f"[bold]{s.name}[/]: {len(trials)} trials, {s.direction} {s.metric or 'value'}")
     _trials_table(trials, s.metric, maximize, sort=sort, limit=limit, title=s.name, hide=_fixed_names(s.space))
+    for key in sorted(k for k in s.attrs if k.startswith("retest ")):
+        record = s.attrs[key]
+        changed = record.get("changed")
+        what = (
+            "settings unknown"
+            if changed is None
+            else ("; ".join(changed) if changed else "same data and train settings")
+        )
+        console.print("[bold]re-test[/] ", end="")
+        console.print(  # the host and the changed values are not markup
+            f"{record['at']} on {record['host']} (torch {record['torch']}), {len(record['results'])} "
+            f"configurations x {len(record['seeds'])} seeds, {what}: " + _retest_verdict(record, maximize),
+            markup=False,
+            highlight=False,
+        )
 
 
 def _show_trial(t: Any) -> None:
@@ -514,6 +535,93 @@ def best(
         if retrained:
             console.print("# " + retrained)
     console.print(_yaml(b.params), markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command()
+def retest(
+    study_file: Annotated[Path, typer.Argument(help="The study file it was tuned with (its data may have changed).")],
+    top: Annotated[int, typer.Option(help="How many of the best configurations to re-run.", min=1)] = 3,
+    seeds: Annotated[
+        int, typer.Option(help="Training seeds per configuration; the first is the trials' own.", min=1)
+    ] = 3,
+    epochs: Annotated[
+        int | None, typer.Option(help="Override train.epochs (as hyperlab tune --epochs).", min=1)
+    ] = None,
+    storage: Annotated[
+        str | None, typer.Option("--storage", "-s", help="Override the file's storage: a database URL.")
+    ] = None,
+) -> None:
+    """Re-run a study's best configurations on today's data and machine, at several seeds: do they still hold?"""
+    from hyperlab._signals import Terminated, stop_on_sigterm
+    from hyperlab.config import load_config
+    from hyperlab.tune import TuneJob
+
+    config = load_config(study_file)
+    _set_epochs(config, epochs)
+    if storage is not None:
+        config.storage = storage
+    _existing(config.storage)
+    job = TuneJob(config)
+    data = job.data  # a bad data file is refused before anything runs
+    study = job.stored_study()
+    metric = study.metric or "value"
+    maximize = study.direction == "maximize"
+    seed_list = job.retest_seeds(seeds)
+    console.print(f"[bold]re-test[/] of study {config.name}  [dim]({config.storage})[/]")
+    console.print(f"[bold]data[/]  {data.describe()}")
+    console.print(
+        f"its {top} best configurations by {metric}, each trained at seeds {', '.join(map(str, seed_list))} "
+        f"(seed {seed_list[0]} is the one its trials trained with)"
+    )
+    stored = study.attrs.get("tune_settings")
+    changed = None if stored is None else job.changes_since(stored)
+    if changed is None:
+        console.print("[dim]the study stored no settings to compare with (made before they were recorded)[/]")
+    elif changed:
+        console.print("[yellow]changed since the study ran:[/] ", end="")
+        console.print("; ".join(changed), markup=False, highlight=False)  # the user's values, not markup
+    else:
+        console.print("nothing changed in data or train: since the study ran (code and machine may have)")
+    header = f"{'trial':>6} {'stored':>8} " + " ".join(f"{'seed ' + str(s):>8}" for s in seed_list)
+    console.print(header + f" {'mean':>8}", markup=False, highlight=False)
+
+    def row(result: dict[str, Any]) -> None:
+        finite = [v for v in result["values"] if v is not None]
+        cells = " ".join(f"{'diverged' if v is None else _fmt(v):>8}" for v in result["values"])
+        mean = _fmt(sum(finite) / len(finite)) if finite else "-"
+        console.print(
+            f"{result['trial']:>6} {_fmt(result['stored']):>8} {cells} {mean:>8}", markup=False, highlight=False
+        )
+
+    try:
+        with stop_on_sigterm():
+            record = job.retest(top=top, seeds=seeds, on_result=row)
+    except KeyboardInterrupt as e:
+        terminated = isinstance(e, Terminated)
+        err_console.print(
+            f"\n[yellow]Stopped{' (SIGTERM)' if terminated else ''}.[/] The configurations re-tested so far are "
+            f"stored in the study (hyperlab show {config.name} lists re-tests)."
+        )
+        raise typer.Exit(143 if terminated else 130) from None
+    console.print(_retest_verdict(record, maximize))
+
+
+def _retest_verdict(record: dict[str, Any], maximize: bool) -> str:
+    from hyperlab.tune import retest_summary
+
+    summary = retest_summary(record, maximize)
+    means, best, was = summary["means"], summary["best"], summary["was_best"]
+    n = len(record["seeds"])
+    if best is None:
+        return f"every re-run diverged: the study's best configurations do not hold on this data ({record['at']})"
+    if best == was:
+        others = "" if len(means) == 1 else f", ahead of the other {len(means) - 1}"
+        return f"trial {best} still holds: the best on its mean over {n} seeds, {_fmt(means[best])}{others}"
+    was_mean = "diverged" if means[was] is None else _fmt(means[was])
+    return (
+        f"trial {best} is now the best on its mean over {n} seeds, {_fmt(means[best])}, ahead of trial {was}, the "
+        f"study's best ({was_mean}): use its configuration (hyperlab show STUDY --trial {best}), or tune again"
+    )
 
 
 @app.command()

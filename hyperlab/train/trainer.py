@@ -315,7 +315,7 @@ def train(
 
 
 def measure_test(
-    config: TrainConfig, data: Dataset, *, engine: str = "fused", population: bool = False
+    config: TrainConfig, data: Dataset, *, engine: str = "fused", population: bool = False, metric: str | None = None
 ) -> dict[str, float]:
     """Retrain ``config`` (deterministic under its seed) the way its trials trained, keep
     its best-dev weights and measure the test split: the one look at it, at the end of
@@ -325,7 +325,9 @@ def measure_test(
     the CPU. Also gives the retrained run's best epoch and its dev metrics there, which
     a user compares with the trial's: they match a lone trial's exactly, and a fused
     population member's to float rounding (it trained padded among others, perhaps on
-    a GPU; with dropout, with other masks)."""
+    a GPU; with dropout, with other masks). With ``metric``, also the run's ``value``:
+    its best ``metric`` over the epochs, as a trial's value is computed (nan if none is
+    finite)."""
     if population or trains_alone_fused(config, engine):
         from hyperlab.train.fused import train_and_test_alone
 
@@ -342,4 +344,9 @@ def measure_test(
     if result.best_epoch >= 0:
         at_best = result.curve[result.best_epoch]
         out.update({k: v for k, v in at_best.items() if k.startswith("dev_")})
+    if metric is not None:
+        from hyperlab.train.objective import best_value
+
+        value = best_value(result.curve, metric)
+        out["value"] = math.nan if value is None else value
     return out
