@@ -223,89 +223,185 @@ class TuneJob:
                 "file first (a re-test re-runs a study's best configurations)."
             ) from None
 
-    def retest_seeds(self, n: int) -> list[int]:
-        """A re-test's training seeds: the one the trials trained with, then the next."""
-        first = int(self.config.train.get("seed", self.config.seed))
-        return [first + i for i in range(n)]
+    def plan_retest(self, *, top: int, seeds: int, epochs: int | None = None) -> RetestPlan:
+        """Check and plan a re-test (see :meth:`retest`) before anything runs or is stored:
+        the data, the study, its complete trials, the metric, ``epochs`` (set into the
+        file's ``train:``, refused when the study searched epochs) and what changed."""
+        from hyperlab.analysis.curves import ranked_trials
+        from hyperlab.errors import InvalidArgumentError, NoCompletedTrialError
+        from hyperlab.train.hparams import TrainConfig
 
-    def retest(
-        self, *, top: int, seeds: int, on_result: Callable[[dict[str, Any]], None] | None = None
-    ) -> dict[str, Any]:
-        """Re-run the study's ``top`` best configurations at ``seeds`` training seeds, on the
-        data and ``train:`` settings the file gives now (the course: hyperparameters go
-        stale as data, code and hardware change; re-test the best few and see whether
-        they still hold).
+        c = self.config
+        study = self.stored_study()
+        if study.metric is not None and study.metric != c.metric:
+            raise InvalidArgumentError(
+                f"metric: the file says {c.metric}, but study '{c.name}' was tuned on {study.metric}; set "
+                f"metric: {study.metric} in the file to re-test it."
+            )
+        if epochs is not None:
+            if "epochs" in study.space:
+                raise InvalidArgumentError(
+                    f"--epochs {epochs}: study '{c.name}' searched epochs, so each trial trains with its own; "
+                    "drop --epochs."
+                )
+            c.train["epochs"] = epochs
+        data = self.data  # checked (against the file's metric) before anything runs
+        ranked = ranked_trials(study.trials, study.direction == "maximize")
+        if not ranked:
+            raise NoCompletedTrialError(f"Study '{c.name}' has no complete trial to re-test yet.")
+        stored = study.attrs.get(SETTINGS_ATTR)
+        notes = []
+        if stored is None:
+            changed = None
+            first = int(c.train.get("seed", study.seed))
+        else:
+            searched = set(study.space.names)
+            changed = [
+                line + (" (searched: each trial's own value is used)" if _train_key(line) in searched else "")
+                for line in self.changes_since(stored)
+            ]
+            first = int(stored.get("train", {}).get("seed", study.seed))
+        if c.seed != study.seed:
+            changed = [*(changed or []), f"seed was {study.seed}, now {c.seed} (the data split follows it)"]
+        if c.space() != study.space:
+            notes.append("the file's search space differs from the study's: the trials' own params are used")
+        if study.metric is None:
+            notes.append(f"the study stores no metric (made from Python): its values are compared with {c.metric}")
+        chosen = ranked[:top]
+        population = isinstance(c.runner, FusedSpec)
+        fixed = {"seed": first, **c.train}
+        if population and any(TrainConfig.from_params({**fixed, **t.params}).dropout > 0 for t in chosen):
+            notes.append(
+                "the fused runner's trials drew their dropout masks among other members: at their own seed a "
+                "re-run draws other masks, so its value differs from the stored one even with nothing changed"
+            )
+        return RetestPlan(
+            study=study,
+            trials=chosen,
+            complete=len(ranked),
+            seeds=[first + i for i in range(seeds)],
+            metric=c.metric,
+            changed=changed,
+            notes=notes,
+            data=data,
+        )
+
+    def retest(self, plan: RetestPlan, *, on_result: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """Re-run the planned best configurations of the study at the planned training
+        seeds, on the data and ``train:`` settings the file gives now (the course:
+        hyperparameters go stale as data, code and hardware change; re-test the best
+        few and see whether they still hold).
 
         The first seed is the one the trials trained with: with nothing changed, a lone
-        trial's value comes back exactly (a fused population member's to float
-        rounding). The others are fresh draws, so the mean says how much of a trial's
-        value was its configuration and how much its draw. Only the dev split judges:
-        the test split keeps its one look, taken at the end of the study. Each
-        configuration's result
-        is stored in the study (attribute ``retest <time>``) as soon as it is done, so
-        an interrupted re-test keeps what it measured; ``on_result`` sees each one.
-        Returns the whole record."""
+        trial's value comes back exactly, and a fused population member's up to float
+        rounding (which a fast-learning run can amplify) when it has no dropout. The
+        others are fresh draws, so the mean says how much of a trial's value was its
+        configuration and how much its draw. Each
+        configuration retrains the way its trials trained. Only the dev split judges:
+        the test split keeps its one look, taken at the end of the study.
+
+        Each configuration's result is stored in the study (one attribute per re-test,
+        ``retest <time> <pid>``) as soon as it is done, so an interrupted re-test keeps
+        what it measured; ``on_result`` sees each one. Returns the whole record."""
         import datetime
         import platform
 
         import torch
 
-        from hyperlab.analysis.curves import ranked_trials
-        from hyperlab.errors import NoCompletedTrialError
         from hyperlab.train.hparams import TrainConfig
         from hyperlab.train.trainer import Diverged, measure_test
 
-        data = self.data  # checked before anything is run or stored
-        study = self.stored_study()
-        ranked = ranked_trials(study.trials, study.direction == "maximize")
-        if not ranked:
-            raise NoCompletedTrialError(f"Study '{study.name}' has no complete trial to re-test yet.")
-        stored = study.attrs.get(SETTINGS_ATTR)
-        fixed = {"seed": self.config.seed, **self.config.train}
         now = datetime.datetime.now(datetime.timezone.utc)
-        at = now.isoformat(timespec="seconds")
         record: dict[str, Any] = {
-            "at": at,
+            "at": now.isoformat(timespec="seconds"),
             "host": platform.node(),
             "torch": torch.__version__,
             "settings": self.settings(),
-            "changed": None if stored is None else self.changes_since(stored),
-            "metric": study.metric,
-            "seeds": self.retest_seeds(seeds),
+            "changed": plan.changed,
+            "metric": plan.metric,
+            "seeds": plan.seeds,
+            "planned": [t.id for t in plan.trials],
             "results": [],
         }
-        key = f"retest {now.isoformat(timespec='microseconds')} {os.getpid()}"  # unique: one attribute each
+        key = f"{RETEST_PREFIX}{now.isoformat(timespec='microseconds')} {os.getpid()}"  # one attribute each
         population = isinstance(self.config.runner, FusedSpec)
-        for trial in ranked[:top]:
+        for trial in plan.trials:
             values: list[float | None] = []
-            for seed in record["seeds"]:
-                config = TrainConfig.from_params({**fixed, **trial.params, "seed": seed})
+            for seed in plan.seeds:
+                config = TrainConfig.from_params({**self.config.train, **trial.params, "seed": seed})
                 try:
-                    m = measure_test(config, data, engine=self.engine, population=population, metric=study.metric)
+                    m = measure_test(config, plan.data, engine=self.engine, population=population, metric=plan.metric)
                 except Diverged:
                     values.append(None)  # JSON has no nan; None reads as diverged
                     continue
                 values.append(m["value"] if math.isfinite(m["value"]) else None)
             result = {"trial": trial.id, "stored": trial.value, "values": values}
             record["results"].append(result)
-            study.attrs[key] = record  # durable as each configuration is done
+            plan.study.attrs[key] = record  # durable as each configuration is done
             if on_result is not None:
                 on_result(result)
         return record
 
 
+RETEST_PREFIX = "retest "
+
+
+def _train_key(change: str) -> str | None:
+    """The key of a ``train.KEY was ...`` line of :meth:`TuneJob.changes_since`."""
+    head = change.split(" ", 1)[0]
+    return head.removeprefix("train.") if head.startswith("train.") else None
+
+
+@dataclass
+class RetestPlan:
+    """What a re-test will run (see :meth:`TuneJob.plan_retest`)."""
+
+    study: Study
+    trials: list[Trial]  # the configurations, best first
+    complete: int  # the study's complete trials (fewer than asked for, when ``trials`` is short)
+    seeds: list[int]  # the trials' own training seed first
+    metric: str
+    changed: list[str] | None  # None: the study stored no settings to compare with
+    notes: list[str]
+    data: Any
+
+
+def is_retest(key: str, value: Any) -> bool:
+    """Whether a study attribute is a re-test's record."""
+    return (
+        key.startswith(RETEST_PREFIX)
+        and isinstance(value, dict)
+        and {"at", "seeds", "results", "host", "torch"} <= value.keys()
+    )
+
+
 def retest_summary(record: dict[str, Any], maximize: bool) -> dict[str, Any]:
-    """A stored re-test's verdict: each configuration's mean over the seeds that did not
-    diverge (``None`` when all did) and the best configuration by that mean."""
-    means = {}
+    """A re-test's verdict. Per configuration: the mean and standard deviation of the
+    seeds that did not diverge, and how many diverged. The best configuration is the
+    one with the fewest diverged seeds, then the best mean (a tie keeps the
+    better-ranked trial); ``None`` when every run diverged."""
+    import statistics
+
+    rows: dict[int, dict[str, Any]] = {}
     for r in record["results"]:
         finite = [v for v in r["values"] if v is not None]
-        means[r["trial"]] = sum(finite) / len(finite) if finite else None
-    best = None  # in the stored ranking's order: a tie keeps the better-ranked trial
-    for trial, m in means.items():
-        if m is not None and (best is None or (m > means[best] if maximize else m < means[best])):
+        rows[r["trial"]] = {
+            "mean": statistics.fmean(finite) if finite else None,
+            "sd": statistics.stdev(finite) if len(finite) > 1 else None,
+            "diverged": len(r["values"]) - len(finite),
+            "stored": r["stored"],
+        }
+
+    def better(a: dict[str, Any], b: dict[str, Any]) -> bool:
+        if a["diverged"] != b["diverged"]:
+            return bool(a["diverged"] < b["diverged"])
+        return bool(a["mean"] > b["mean"] if maximize else a["mean"] < b["mean"])
+
+    best = None
+    for trial, row in rows.items():
+        if row["mean"] is not None and (best is None or better(row, rows[best])):
             best = trial
-    return {"means": means, "best": best, "was_best": record["results"][0]["trial"] if record["results"] else None}
+    return {"rows": rows, "best": best, "was_best": next(iter(rows), None)}
 
 
 def objective_from_config(raw: dict[str, Any]) -> Objective:

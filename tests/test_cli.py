@@ -477,16 +477,17 @@ def test_retest_reruns_the_best_configurations_and_show_lists_it(
     assert code == 0, err
     assert "its 2 best configurations by dev_error, each trained at seeds 0, 1 (seed 0 is the one its trials" in out
     assert "nothing changed in data or train: since the study ran" in out
-    rows = re.findall(r"^\s*(\d+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)$", out, re.M)
+    rows = re.findall(r"^\s*(\d+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)$", out, re.M)
     study = Study("rt", storage="sqlite:///hyperlab.db")
     best = study.best_trial
     assert len(rows) == 2 and int(rows[0][0]) == best.id
-    for trial, stored, seed0, _, _ in rows:
+    for trial, stored, seed0, *_ in rows:
         # trained in worker processes, re-run here: the same run at the trials' seed
         assert stored == seed0 == f"{study.trial(int(trial)).value:.4g}"
     assert re.search(r"^trial \d+ (still holds|is now the best)", out, re.M)
     code, out, _ = run(capsys, "show", "rt")
     assert code == 0 and "re-test 20" in out and "2 configurations x 2 seeds, same data and train settings" in out
+    assert re.search(r"trial \d+ (still holds|is now the best)", out)
 
     # --epochs as tune's; a changed setting is named, and the re-test still runs
     code, out, err = run(capsys, "retest", "rt.yaml", "--top", "1", "--seeds", "1", "--epochs", "3")
@@ -500,25 +501,32 @@ def test_retest_reruns_the_best_configurations_and_show_lists_it(
         (["--top", "0"], "Invalid value for '--top'"),
         (["--seeds", "0"], "Invalid value for '--seeds'"),
         (["--storage", "sqlite:///other.db"], "There is no database at other.db"),
-        (["--epochs", "2", "--storage", "sqlite:///e.db"], "--epochs 2: this study searches epochs"),
+        (["--epochs", "2", "--storage", "sqlite:///e.db"], "--epochs 2: study 'rt' searched epochs, so each trial"),
         (["--storage", "sqlite:///empty.db"], "There is no study named 'rt' in sqlite:///empty.db"),
         (["--storage", "sqlite:///notrials.db"], "Study 'rt' has no complete trial to re-test yet"),
+        (["--storage", "sqlite:///e.db"], "metric: the file says dev_error, but study 'rt' was tuned on dev_accuracy"),
     ],
 )
 def test_retest_errors_exit_2_and_store_nothing(
     in_tmp: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
 ) -> None:
-    text = RETEST
-    if "e.db" in args[-1]:
-        text = RETEST.replace("train: {epochs: 2}\n", "").replace(
-            "search: {", "search: {epochs: {type: int, low: 1, high: 2}, "
+    if "e.db" in args[-1]:  # a study that searched epochs, on another metric
+        (in_tmp / "rt.yaml").write_text(
+            RETEST.replace("train: {epochs: 2}\n", "metric: dev_accuracy\n").replace(
+                "search: {", "search: {epochs: {type: int, low: 1, high: 2}, "
+            )
         )
-    (in_tmp / "rt.yaml").write_text(text)
+        assert run(capsys, "tune", "rt.yaml", "--trials", "1", "--storage", "sqlite:///e.db")[0] == 0
+        if "--epochs" not in args:
+            (in_tmp / "rt.yaml").write_text(RETEST)
+    else:
+        (in_tmp / "rt.yaml").write_text(RETEST)
     Study("other", hyperlab.Space(x=hyperlab.Float(0, 1)), storage="sqlite:///empty.db")
     Study("rt", hyperlab.Space(x=hyperlab.Float(0, 1)), storage="sqlite:///notrials.db")
     before = _dumps(in_tmp)
-    code, _, err = run(capsys, "retest", "rt.yaml", *args)
+    code, out, err = run(capsys, "retest", "rt.yaml", *args)
     assert code == 2 and message in " ".join(err.split()), err
+    assert "re-test of" not in out  # refused before anything is printed
     assert _dumps(in_tmp) == before
 
 
@@ -531,3 +539,34 @@ def _dumps(folder: Path) -> dict[str, list[str]]:
         with sqlite3.connect(path) as db:
             out[path.name] = list(db.iterdump())
     return out
+
+
+def test_retest_of_fewer_trials_than_asked_and_what_show_makes_of_re_tests(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hyperlab.config import load_config
+    from hyperlab.tune import TuneJob
+
+    name = "r[/]t [bold]"  # rich markup in a name is text
+    (in_tmp / "r.yaml").write_text(RETEST.replace("name: rt", f"name: '{name}'").replace("trials: 3", "trials: 2"))
+    assert run(capsys, "tune", "r.yaml")[0] == 0
+    code, out, err = run(capsys, "retest", "r.yaml", "--top", "5", "--seeds", "1")
+    assert code == 0, err
+    assert f"re-test of study {name}" in out and "all 2 complete trials (fewer than --top 5) by dev_error" in out
+    assert "each trained at seed 0 (seed 0 is" in out
+
+    def stop(result: dict[str, object]) -> None:
+        raise KeyboardInterrupt
+
+    job = TuneJob(load_config(in_tmp / "r.yaml"))
+    with pytest.raises(KeyboardInterrupt):
+        job.retest(job.plan_retest(top=2, seeds=1), on_result=stop)
+    job.stored_study().attrs["retest notes"] = "a user's own attribute, not a re-test"
+    code, out, err = run(capsys, "list")
+    assert code == 0 and name in out, err
+    code, out, err = run(capsys, "show", name)
+    assert code == 0, err
+    lines = [line for line in out.splitlines() if line.startswith("re-test ")]
+    assert len(lines) == 2 and "2 configurations x 1 seed, same data" in lines[0]
+    assert "1 configuration x 1 seed, interrupted after 1 of 2, same data" in lines[1]
+    assert re.search(r"trial \d+: [\d.]+ over 1 seed \(stored [\d.]+\)$", lines[1])

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from hyperlab.errors import HyperlabError, InvalidArgumentError
@@ -72,8 +73,8 @@ def _run_job(config: Any, *, trials: int | None, timeout: float | None, png: Pat
     study = job.study
     total = trials or config.trials
     before = study.storage.get_study(study.name).n_budgeted
-    console.print(f"[bold]study[/] {config.name}  [dim]({config.storage})[/]")
-    console.print(f"[bold]data[/]  {data.describe()}")
+    console.print(f"[bold]study[/] {escape(config.name)}  [dim]({escape(config.storage)})[/]")
+    console.print(f"[bold]data[/]  {escape(data.describe())}")
     console.print(
         f"[bold]goal[/]  {config.direction} {config.metric}; {total} trials, {before} started before; "
         f"{runner.describe()}" + (f", {study.scheduler.describe()}" if study.scheduler else "")
@@ -117,8 +118,8 @@ def _run_job(config: Any, *, trials: int | None, timeout: float | None, png: Pat
         terminated = isinstance(e, Terminated)
         err_console.print(
             f"\n[yellow]Stopped{' (SIGTERM)' if terminated else ''} while reporting.[/] Every trial is stored: "
-            f"hyperlab show {config.name} and hyperlab best {config.name} give the results; running the same "
-            "command again reports them."
+            f"hyperlab show {escape(config.name)} and hyperlab best {escape(config.name)} give the results; "
+            "running the same command again reports them."
         )
         raise typer.Exit(143 if terminated else 130) from None
 
@@ -152,7 +153,7 @@ def _report(job: Any, png: Path | None) -> None:
         console.print("  " + retrained)
     path = png or Path(_file_name(config.name) + "-curves.png")
     plot_curves(trials, config.metric, job.maximize, path, title=f"{config.name}: {config.metric}")
-    console.print(f"[bold]curves[/] {path}")
+    console.print(f"[bold]curves[/] {escape(str(path))}")
 
 
 def _retrained(test: dict[str, Any], best: Any) -> str | None:
@@ -333,7 +334,7 @@ def _trials_table(
         return t.id
 
     rows = sorted(trials, key=key)[:limit] if limit else sorted(trials, key=key)
-    table = Table(title=title)
+    table = Table(title=escape(title))  # a study's name and the params are the user's text, not markup
     for col in ("id", "state", "value", "epochs", "seconds"):
         table.add_column(col, justify="right" if col != "state" else "left")
     if metric:
@@ -356,9 +357,9 @@ def _trials_table(
         ]
         if metric:
             cells.append(curve_summary(t, metric, maximize))
-        cells.append(params)
+        cells.append(escape(params))
         if any(t.reason for t in rows):
-            cells.append(reason[-1][:60] if reason else "")
+            cells.append(escape(reason[-1][:60]) if reason else "")
         table.add_row(*cells)
     console.print(table)
 
@@ -373,9 +374,9 @@ def list_studies(storage: StorageOpt = DEFAULT_STORAGE) -> None:
     store = get_storage(storage)
     records = store.list_studies()
     if not records:
-        console.print(f"No studies in {storage}.")
+        console.print(f"No studies in {escape(storage)}.")
         return
-    table = Table(title=f"studies in {storage}")
+    table = Table(title=escape(f"studies in {storage}"))
     for col in ("name", "trials", "complete", "best", "metric", "direction", "created"):
         table.add_column(col)
     for r in records:
@@ -383,7 +384,7 @@ def list_studies(storage: StorageOpt = DEFAULT_STORAGE) -> None:
         values = [t.value for t in trials if t.state is TrialState.COMPLETE and t.value is not None]
         best = (max if r.direction == "maximize" else min)(values) if values else None
         table.add_row(
-            r.name,
+            escape(r.name),
             str(len(trials)),
             str(len(values)),
             _fmt(best),
@@ -418,9 +419,11 @@ def show(
         return
     states = tuple(TrialState.parse(x) for x in state) if state else None
     trials = s.get_trials(states)
-    console.print(f"[bold]{s.name}[/]: {len(trials)} trials, {s.direction} {s.metric or 'value'}")
+    console.print(f"[bold]{escape(s.name)}[/]: {len(trials)} trials, {s.direction} {s.metric or 'value'}")
     _trials_table(trials, s.metric, maximize, sort=sort, limit=limit, title=s.name, hide=_fixed_names(s.space))
-    for key in sorted(k for k in s.attrs if k.startswith("retest ")):
+    from hyperlab.tune import is_retest
+
+    for key in sorted(k for k, v in s.attrs.items() if is_retest(k, v)):
         record = s.attrs[key]
         changed = record.get("changed")
         what = (
@@ -428,10 +431,12 @@ def show(
             if changed is None
             else ("; ".join(changed) if changed else "same data and train settings")
         )
+        done, planned = len(record["results"]), len(record.get("planned", record["results"]))
+        stopped = "" if done == planned else f", interrupted after {done} of {planned}"
         console.print("[bold]re-test[/] ", end="")
         console.print(  # the host and the changed values are not markup
-            f"{record['at']} on {record['host']} (torch {record['torch']}), {len(record['results'])} "
-            f"configurations x {len(record['seeds'])} seeds, {what}: " + _retest_verdict(record, maximize),
+            f"{record['at']} on {record['host']} (torch {record['torch']}), {_count(done, 'configuration')} x "
+            f"{_count(len(record['seeds']), 'seed')}{stopped}, {what}: " + _retest_verdict(record, maximize, s.name),
             markup=False,
             highlight=False,
         )
@@ -515,7 +520,7 @@ def export(
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     else:
         output.write_text(text)
-        err_console.print(f"wrote {len(s.trials)} trials to {output}")
+        err_console.print(f"wrote {len(s.trials)} trials to {escape(str(output))}")
 
 
 @app.command()
@@ -552,75 +557,98 @@ def retest(
     ] = None,
 ) -> None:
     """Re-run a study's best configurations on today's data and machine, at several seeds: do they still hold?"""
+
     from hyperlab._signals import Terminated, stop_on_sigterm
     from hyperlab.config import load_config
-    from hyperlab.tune import TuneJob
+    from hyperlab.tune import TuneJob, retest_summary
 
     config = load_config(study_file)
-    _set_epochs(config, epochs)
     if storage is not None:
         config.storage = storage
     _existing(config.storage)
     job = TuneJob(config)
-    data = job.data  # a bad data file is refused before anything runs
-    study = job.stored_study()
-    metric = study.metric or "value"
-    maximize = study.direction == "maximize"
-    seed_list = job.retest_seeds(seeds)
-    console.print(f"[bold]re-test[/] of study {config.name}  [dim]({config.storage})[/]")
-    console.print(f"[bold]data[/]  {data.describe()}")
-    console.print(
-        f"its {top} best configurations by {metric}, each trained at seeds {', '.join(map(str, seed_list))} "
-        f"(seed {seed_list[0]} is the one its trials trained with)"
+    plan = job.plan_retest(top=top, seeds=seeds, epochs=epochs)  # every check, before anything is printed
+    n = len(plan.trials)
+    console.print(f"[bold]re-test[/] of study {escape(config.name)}  [dim]({escape(config.storage)})[/]")
+    console.print(f"[bold]data[/]  {escape(plan.data.describe())}")
+    which = (
+        f"its {_count(n, 'best configuration')}"
+        if n == top
+        else f"all {_count(n, 'complete trial')} (fewer than --top {top})"
     )
-    stored = study.attrs.get("tune_settings")
-    changed = None if stored is None else job.changes_since(stored)
-    if changed is None:
+    console.print(
+        f"{which} by {plan.metric}, each trained at seed{'s' if len(plan.seeds) > 1 else ''} "
+        f"{', '.join(map(str, plan.seeds))} (seed {plan.seeds[0]} is the one its trials trained with)",
+        markup=False,
+        highlight=False,
+    )
+    if plan.changed is None:
         console.print("[dim]the study stored no settings to compare with (made before they were recorded)[/]")
-    elif changed:
+    elif plan.changed:
         console.print("[yellow]changed since the study ran:[/] ", end="")
-        console.print("; ".join(changed), markup=False, highlight=False)  # the user's values, not markup
+        console.print("; ".join(plan.changed), markup=False, highlight=False)  # the user's values, not markup
     else:
         console.print("nothing changed in data or train: since the study ran (code and machine may have)")
-    header = f"{'trial':>6} {'stored':>8} " + " ".join(f"{'seed ' + str(s):>8}" for s in seed_list)
-    console.print(header + f" {'mean':>8}", markup=False, highlight=False)
+    for note in plan.notes:
+        console.print("[yellow]note:[/] ", end="")
+        console.print(note, markup=False, highlight=False)
+    header = f"{'trial':>6} {'stored':>10} " + " ".join(f"{'seed ' + str(s):>10}" for s in plan.seeds)
+    console.print(header + f" {'mean':>10} {'sd':>10}", markup=False, highlight=False)
 
     def row(result: dict[str, Any]) -> None:
-        finite = [v for v in result["values"] if v is not None]
-        cells = " ".join(f"{'diverged' if v is None else _fmt(v):>8}" for v in result["values"])
-        mean = _fmt(sum(finite) / len(finite)) if finite else "-"
+        r = retest_summary({"results": [result]}, maximize=True)["rows"][result["trial"]]
+        cells = " ".join(f"{'diverged' if v is None else _fmt(v):>10}" for v in result["values"])
         console.print(
-            f"{result['trial']:>6} {_fmt(result['stored']):>8} {cells} {mean:>8}", markup=False, highlight=False
+            f"{result['trial']:>6} {_fmt(result['stored']):>10} {cells} {_fmt(r['mean']):>10} {_fmt(r['sd']):>10}",
+            markup=False,
+            highlight=False,
         )
 
     try:
         with stop_on_sigterm():
-            record = job.retest(top=top, seeds=seeds, on_result=row)
+            record = job.retest(plan, on_result=row)
     except KeyboardInterrupt as e:
         terminated = isinstance(e, Terminated)
         err_console.print(
             f"\n[yellow]Stopped{' (SIGTERM)' if terminated else ''}.[/] The configurations re-tested so far are "
-            f"stored in the study (hyperlab show {config.name} lists re-tests)."
+            f"stored in the study (hyperlab show {escape(config.name)} lists re-tests)."
         )
         raise typer.Exit(143 if terminated else 130) from None
-    console.print(_retest_verdict(record, maximize))
+    console.print(
+        _retest_verdict(record, plan.study.direction == "maximize", config.name), markup=False, highlight=False
+    )
 
 
-def _retest_verdict(record: dict[str, Any], maximize: bool) -> str:
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}" + ("" if n == 1 else "s")
+
+
+def _retest_verdict(record: dict[str, Any], maximize: bool, study: str) -> str:
+    """One line: which configuration the re-test finds best, against the study's best."""
     from hyperlab.tune import retest_summary
 
     summary = retest_summary(record, maximize)
-    means, best, was = summary["means"], summary["best"], summary["was_best"]
-    n = len(record["seeds"])
+    rows, best, was = summary["rows"], summary["best"], summary["was_best"]
     if best is None:
-        return f"every re-run diverged: the study's best configurations do not hold on this data ({record['at']})"
+        return "every re-run diverged: these configurations do not hold"
+    runs = len(record["seeds"])
+
+    def on(trial: int) -> str:
+        r = rows[trial]
+        if r["mean"] is None:
+            return f"every run diverged (stored {_fmt(r['stored'])})"
+        over = _count(runs, "seed")
+        if r["diverged"]:
+            over = f"{runs - r['diverged']} of {runs} seeds, {r['diverged']} diverged"
+        return f"{_fmt(r['mean'])} over {over} (stored {_fmt(r['stored'])})"
+
+    if len(rows) == 1:
+        return f"trial {best}: {on(best)}"
     if best == was:
-        others = "" if len(means) == 1 else f", ahead of the other {len(means) - 1}"
-        return f"trial {best} still holds: the best on its mean over {n} seeds, {_fmt(means[best])}{others}"
-    was_mean = "diverged" if means[was] is None else _fmt(means[was])
+        return f"trial {best} still holds: the best on its mean, {on(best)}, ahead of the other {len(rows) - 1}"
     return (
-        f"trial {best} is now the best on its mean over {n} seeds, {_fmt(means[best])}, ahead of trial {was}, the "
-        f"study's best ({was_mean}): use its configuration (hyperlab show STUDY --trial {best}), or tune again"
+        f"trial {best} is now the best on its mean, {on(best)}, ahead of trial {was}, the study's best: "
+        f"{on(was)}. Use its configuration (hyperlab show {study} --trial {best}), or tune again"
     )
 
 
@@ -636,7 +664,7 @@ def init(
         raise InvalidArgumentError(f"{path} exists; pass --force to overwrite it.")
     _check_writable(path, "init")
     path.write_text(EXAMPLE_YAML)
-    console.print(f"wrote {path}; run it with: hyperlab tune {path}")
+    console.print(f"wrote {escape(str(path))}; run it with: hyperlab tune {escape(str(path))}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -652,7 +680,7 @@ def main(argv: list[str] | None = None) -> int:
     except HyperlabError as e:
         if _state["debug"]:
             raise
-        err_console.print(f"[red]error:[/] {e}", highlight=False)
+        err_console.print(f"[red]error:[/] {escape(str(e))}", highlight=False)
         return 2
     except KeyboardInterrupt:
         return 130
