@@ -379,7 +379,8 @@ def retest_summary(record: dict[str, Any], maximize: bool) -> dict[str, Any]:
     """A re-test's verdict. Per configuration: the mean and standard deviation of the
     seeds that did not diverge, and how many diverged. The best configuration is the
     one with the fewest diverged seeds, then the best mean (a tie keeps the
-    better-ranked trial); ``None`` when every run diverged."""
+    better-ranked trial); ``None`` when every run diverged. ``clear``: whether a new
+    best leads the study's best by more than the seeds' noise (see ``_clear_lead``)."""
     import statistics
 
     rows: dict[int, dict[str, Any]] = {}
@@ -389,6 +390,7 @@ def retest_summary(record: dict[str, Any], maximize: bool) -> dict[str, Any]:
             "mean": statistics.fmean(finite) if finite else None,
             "sd": statistics.stdev(finite) if len(finite) > 1 else None,
             "diverged": len(r["values"]) - len(finite),
+            "runs": len(finite),
             "stored": r["stored"],
         }
 
@@ -401,7 +403,25 @@ def retest_summary(record: dict[str, Any], maximize: bool) -> dict[str, Any]:
     for trial, row in rows.items():
         if row["mean"] is not None and (best is None or better(row, rows[best])):
             best = trial
-    return {"rows": rows, "best": best, "was_best": next(iter(rows), None)}
+    was = next(iter(rows), None)
+    return {"rows": rows, "best": best, "was_best": was, "clear": _clear_lead(rows, best, was)}
+
+
+def _clear_lead(rows: dict[int, dict[str, Any]], best: int | None, was: int | None) -> bool | None:
+    """Whether ``best`` leads the study's best (``was``) by more than twice the standard
+    error of the difference of their means; None when that cannot be told (one seed, or
+    a configuration with fewer than two finite runs). Fewer diverged runs is a clear lead."""
+    import math
+
+    if best is None or was is None or best == was:
+        return None
+    a, b = rows[best], rows[was]
+    if a["diverged"] != b["diverged"]:
+        return True
+    if a["sd"] is None or b["sd"] is None:
+        return None
+    se = math.sqrt(a["sd"] ** 2 / a["runs"] + b["sd"] ** 2 / b["runs"])
+    return bool(abs(a["mean"] - b["mean"]) > 2 * se)
 
 
 def objective_from_config(raw: dict[str, Any]) -> Objective:

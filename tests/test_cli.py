@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -484,10 +485,10 @@ def test_retest_reruns_the_best_configurations_and_show_lists_it(
     for trial, stored, seed0, *_ in rows:
         # trained in worker processes, re-run here: the same run at the trials' seed
         assert stored == seed0 == f"{study.trial(int(trial)).value:.4g}"
-    assert re.search(r"^trial \d+ (still holds|is now the best)", out, re.M)
+    assert re.search(r"^trial \d+ (still holds|is now the best|has the best mean)", out, re.M)
     code, out, _ = run(capsys, "show", "rt")
     assert code == 0 and "re-test 20" in out and "2 configurations x 2 seeds, same data and train settings" in out
-    assert re.search(r"trial \d+ (still holds|is now the best)", out)
+    assert re.search(r"trial \d+ (still holds|is now the best|has the best mean)", out)
 
     # --epochs as tune's; a changed setting is named, and the re-test still runs
     code, out, err = run(capsys, "retest", "rt.yaml", "--top", "1", "--seeds", "1", "--epochs", "3")
@@ -570,3 +571,25 @@ def test_retest_of_fewer_trials_than_asked_and_what_show_makes_of_re_tests(
     assert len(lines) == 2 and "2 configurations x 1 seed, same data" in lines[0]
     assert "1 configuration x 1 seed, interrupted after 1 of 2, same data" in lines[1]
     assert re.search(r"trial \d+: [\d.]+ over 1 seed \(stored [\d.]+\)$", lines[1])
+
+
+@pytest.mark.parametrize(
+    ("values", "says"),
+    [
+        (([0.8, 0.81, 0.8], [0.9, 0.91, 0.9]), "trial 1 is now the best on its mean, 0.9033 over 3 seeds (stored 0.5)"),
+        (([0.8], [0.9]), "cannot tell a better configuration from a luckier run: re-test with more --seeds"),
+        (([0.9, 0.8], [0.85, 0.86]), "the lead is within twice its standard error, so the two are as good as each"),
+        (([0.9, 0.8], [0.8, 0.9]), "trial 0 still holds: the best on its mean, 0.85 over 2 seeds (stored 0.5)"),
+        (([None, 0.5], [None, None]), "trial 0: 0.5 over 1 of 2 seeds, 1 diverged"),
+        (([None], [None]), "every re-run diverged: these configurations do not hold"),
+    ],
+)
+def test_the_retest_verdict_says_whether_a_lead_is_more_than_noise(values: Any, says: str) -> None:
+    from hyperlab.cli import _retest_verdict
+
+    record = {"seeds": list(range(len(values[0]))), "results": []}
+    for i, v in enumerate(values):
+        if i == 1 and v == [None, None]:
+            break  # a re-test stopped after its first configuration
+        record["results"].append({"trial": i, "stored": 0.5, "values": v})
+    assert says in _retest_verdict(record, True, "s")

@@ -646,9 +646,20 @@ def _retest_verdict(record: dict[str, Any], maximize: bool, study: str) -> str:
         return f"trial {best}: {on(best)}"
     if best == was:
         return f"trial {best} still holds: the best on its mean, {on(best)}, ahead of the other {len(rows) - 1}"
+    ahead = f"{on(best)}, ahead of trial {was}, the study's best: {on(was)}"
+    if summary["clear"]:
+        return (
+            f"trial {best} is now the best on its mean, {ahead}. Use its configuration "
+            f"(hyperlab show {study} --trial {best}), or tune again"
+        )
+    if summary["clear"] is None:
+        return (
+            f"trial {best} has the best mean, {ahead}; with one run each this cannot tell a better configuration "
+            "from a luckier run: re-test with more --seeds"
+        )
     return (
-        f"trial {best} is now the best on its mean, {on(best)}, ahead of trial {was}, the study's best: "
-        f"{on(was)}. Use its configuration (hyperlab show {study} --trial {best}), or tune again"
+        f"trial {best} has the best mean, {ahead}; the lead is within twice its standard error, so the two are "
+        "as good as each other at this many seeds (more --seeds would tell them apart)"
     )
 
 
