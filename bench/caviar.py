@@ -50,6 +50,7 @@ import argparse
 import ast
 import json
 import logging
+import math
 import os
 import re
 import statistics
@@ -64,6 +65,7 @@ from hyperlab.runners import FusedRunner, InlineRunner, ProcessRunner, RayRunner
 from hyperlab.schedulers import ASHAScheduler
 from hyperlab.space import Choice, Fixed, Float, Int
 from hyperlab.train import Diverged, LoadedObjective, TrainConfig, load_dataset, train
+from hyperlab.train.objective import best_value
 
 METRIC = "dev_accuracy"
 
@@ -239,14 +241,26 @@ def _load_for_confirm(source: str, seed: int) -> None:
     _DATA = load_dataset(source, seed=seed)
 
 
+def best_of(run: Any, config: TrainConfig, data: Any) -> float:
+    """A training run's best dev accuracy (``run``: ``train`` or ``train_alone``), as a
+    trial's value is computed; nan if it diverged."""
+    try:
+        value = best_value(run(config, data).curve, METRIC)
+    except Diverged:
+        return math.nan
+    return math.nan if value is None else value
+
+
 def _fresh_draw(params: dict[str, Any], epochs: int, seed: int) -> float:
     """One training run of ``params`` at training seed ``seed``: its best dev accuracy
     (0.0 if it diverged: a draw that fell short)."""
-    try:
-        result = train(TrainConfig.from_params({"epochs": epochs, "seed": seed, **params}), _DATA)
-    except Diverged:
-        return 0.0
-    return max(m[METRIC] for m in result.curve)
+    value = best_of(train, TrainConfig.from_params({"epochs": epochs, "seed": seed, **params}), _DATA)
+    return 0.0 if math.isnan(value) else value
+
+
+def _key(params: dict[str, Any]) -> str:
+    """A configuration's params as a key (the same configuration, named by two tuners)."""
+    return json.dumps(params, sort_keys=True)
 
 
 def confirm(rows: dict[str, Any], source: str, seed: int, epochs: int, seeds: list[int]) -> dict[str, Any]:
@@ -267,7 +281,7 @@ def confirm(rows: dict[str, Any], source: str, seed: int, epochs: int, seeds: li
     for kind, r in rows.items():
         named = r["incumbents"] if kind != "optuna-tpe" else r["incumbents"][-1:]
         for _, _, params in named:
-            wanted[json.dumps(params, sort_keys=True)] = params
+            wanted[_key(params)] = params
     draws: dict[str, list[float]] = {}
     with concurrent.futures.ProcessPoolExecutor(
         2, mp_context=multiprocessing.get_context("spawn"), initializer=_load_for_confirm, initargs=(source, seed)
@@ -277,10 +291,10 @@ def confirm(rows: dict[str, Any], source: str, seed: int, epochs: int, seeds: li
             draws[key] = [f.result() for f in fs]
     mean = {key: statistics.mean(v) for key, v in draws.items()}
     out: dict[str, Any] = {}
-    target = mean[json.dumps(rows["optuna-tpe"]["incumbents"][-1][2], sort_keys=True)]
+    target = mean[_key(rows["optuna-tpe"]["incumbents"][-1][2])]
     for kind, r in rows.items():
         named = r["incumbents"] if kind != "optuna-tpe" else r["incumbents"][-1:]
-        chain = [(t, v, mean[json.dumps(p, sort_keys=True)]) for t, v, p in named]
+        chain = [(t, v, mean[_key(p)]) for t, v, p in named]
         reached = next((t for t, _, m in chain if m >= target - 1e-12), None)
         out[kind] = {"chain": chain, "reached": reached}
     return {"target": target, "rows": out, "seeds": seeds}

@@ -32,20 +32,11 @@ from typing import Any
 import optuna
 
 import hyperlab as hl
-from hyperlab.train import Diverged, TrainConfig, load_dataset, train
+from hyperlab.train import TrainConfig, load_dataset, train
 from hyperlab.train.fused import train_alone
 
 sys.path.insert(0, str(Path(__file__).parent))
-from caviar import METRIC, _optuna_params
-
-
-def best_of(run: Any, config: TrainConfig, data: Any) -> float:
-    """The run's best dev accuracy (nan if it diverged)."""
-    try:
-        result = run(config, data)
-    except Diverged:
-        return float("nan")
-    return max(m[METRIC] for m in result.curve)
+from caviar import _optuna_params, best_of
 
 
 def positive(text: str) -> int:

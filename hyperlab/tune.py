@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import functools
-import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from hyperlab.analysis.retest import RETEST_PREFIX
 from hyperlab.config import FusedSpec, StudyConfig
 from hyperlab.runners import Runner, RunPolicy
 from hyperlab.study import Objective, Study
@@ -71,8 +71,9 @@ class TuneJob:
                 "stored settings to resume it (--epochs sets train.epochs)."
             )
 
-    def changes_since(self, stored: dict[str, Any]) -> list[str]:
-        """What differs between ``stored`` settings and the file's now, one line each."""
+    def changes_since(self, stored: dict[str, Any], searched: frozenset[str] = frozenset()) -> list[str]:
+        """What differs between ``stored`` settings and the file's now, one line each; a
+        ``train:`` key in ``searched`` is marked (each trial's own value overrides it)."""
 
         def show(d: dict[str, Any], key: str) -> str:
             return repr(d[key]) if key in d else "unset (the default)"
@@ -83,7 +84,8 @@ class TuneJob:
             was, new = stored.get(part, {}), now[part]
             for key in dict.fromkeys([*was, *new]):
                 if was.get(key) != new.get(key):
-                    changed.append(f"{part}.{key} was {show(was, key)}, now {show(new, key)}")
+                    mark = " (searched: each trial's own value is used)" if part == "train" and key in searched else ""
+                    changed.append(f"{part}.{key} was {show(was, key)}, now {show(new, key)}{mark}")
         return changed
 
     @property
@@ -145,6 +147,11 @@ class TuneJob:
         return make_objective(self.data, fixed, metric=self.config.metric, engine=self.engine)  # type: ignore[no-any-return]
 
     @property
+    def population(self) -> bool:
+        """Whether the trials trained as members of a fused population (the fused runner)."""
+        return isinstance(self.config.runner, FusedSpec)
+
+    @property
     def engine(self) -> str:
         """How a trial that runs alone trains (the fused runner's trials train fused)."""
         return getattr(self.config.runner, "engine", "fused")
@@ -204,8 +211,7 @@ class TuneJob:
         from hyperlab.train.trainer import measure_test
 
         config = TrainConfig.from_params({"seed": self.config.seed, **self.best_config()})
-        population = isinstance(self.config.runner, FusedSpec)
-        measured = measure_test(config, self.data, engine=self.engine, population=population)
+        measured = measure_test(config, self.data, engine=self.engine, population=self.population)
         result: dict[str, Any] = {"trial": best.id, **measured}
         self.study.attrs[TEST_ATTR] = result
         return result
@@ -255,11 +261,7 @@ class TuneJob:
             changed = None
             first = int(c.train.get("seed", study.seed))
         else:
-            searched = set(study.space.names)
-            changed = [
-                line + (" (searched: each trial's own value is used)" if _train_key(line) in searched else "")
-                for line in self.changes_since(stored)
-            ]
+            changed = self.changes_since(stored, frozenset(study.space.names))
             first = int(stored.get("train", {}).get("seed", study.seed))
         if c.seed != study.seed:
             changed = [*(changed or []), f"seed was {study.seed}, now {c.seed} (the data split follows it)"]
@@ -268,9 +270,8 @@ class TuneJob:
         if study.metric is None:
             notes.append(f"the study stores no metric (made from Python): its values are compared with {c.metric}")
         chosen = ranked[:top]
-        population = isinstance(c.runner, FusedSpec)
         fixed = {"seed": first, **c.train}
-        if population and any(TrainConfig.from_params({**fixed, **t.params}).dropout > 0 for t in chosen):
+        if self.population and any(TrainConfig.from_params({**fixed, **t.params}).dropout > 0 for t in chosen):
             notes.append(
                 "the fused runner's trials drew their dropout masks among other members: at their own seed a "
                 "re-run draws other masks, so its value differs from the stored one even with nothing changed"
@@ -278,7 +279,6 @@ class TuneJob:
         return RetestPlan(
             study=study,
             trials=chosen,
-            complete=len(ranked),
             seeds=[first + i for i in range(seeds)],
             metric=c.metric,
             changed=changed,
@@ -309,7 +309,8 @@ class TuneJob:
         import torch
 
         from hyperlab.train.hparams import TrainConfig
-        from hyperlab.train.trainer import Diverged, measure_test
+        from hyperlab.train.objective import best_value
+        from hyperlab.train.trainer import Diverged, train_as_trials
 
         now = datetime.datetime.now(datetime.timezone.utc)
         record: dict[str, Any] = {
@@ -324,17 +325,16 @@ class TuneJob:
             "results": [],
         }
         key = f"{RETEST_PREFIX}{now.isoformat(timespec='microseconds')} {os.getpid()}"  # one attribute each
-        population = isinstance(self.config.runner, FusedSpec)
         for trial in plan.trials:
-            values: list[float | None] = []
+            values: list[float | None] = []  # None (JSON has no nan): diverged, or no finite value
             for seed in plan.seeds:
                 config = TrainConfig.from_params({**self.config.train, **trial.params, "seed": seed})
                 try:
-                    m = measure_test(config, plan.data, engine=self.engine, population=population, metric=plan.metric)
+                    run = train_as_trials(config, plan.data, engine=self.engine, population=self.population)
                 except Diverged:
-                    values.append(None)  # JSON has no nan; None reads as diverged
+                    values.append(None)
                     continue
-                values.append(m["value"] if math.isfinite(m["value"]) else None)
+                values.append(best_value(run.curve, plan.metric))
             result = {"trial": trial.id, "stored": trial.value, "values": values}
             record["results"].append(result)
             plan.study.attrs[key] = record  # durable as each configuration is done
@@ -343,85 +343,17 @@ class TuneJob:
         return record
 
 
-RETEST_PREFIX = "retest "
-
-
-def _train_key(change: str) -> str | None:
-    """The key of a ``train.KEY was ...`` line of :meth:`TuneJob.changes_since`."""
-    head = change.split(" ", 1)[0]
-    return head.removeprefix("train.") if head.startswith("train.") else None
-
-
 @dataclass
 class RetestPlan:
     """What a re-test will run (see :meth:`TuneJob.plan_retest`)."""
 
     study: Study
     trials: list[Trial]  # the configurations, best first
-    complete: int  # the study's complete trials (fewer than asked for, when ``trials`` is short)
     seeds: list[int]  # the trials' own training seed first
     metric: str
     changed: list[str] | None  # None: the study stored no settings to compare with
     notes: list[str]
     data: Any
-
-
-def is_retest(key: str, value: Any) -> bool:
-    """Whether a study attribute is a re-test's record."""
-    return (
-        key.startswith(RETEST_PREFIX)
-        and isinstance(value, dict)
-        and {"at", "seeds", "results", "host", "torch"} <= value.keys()
-    )
-
-
-def retest_summary(record: dict[str, Any], maximize: bool) -> dict[str, Any]:
-    """A re-test's verdict. Per configuration: the mean and standard deviation of the
-    seeds that did not diverge, and how many diverged. The best configuration is the
-    one with the fewest diverged seeds, then the best mean (a tie keeps the
-    better-ranked trial); ``None`` when every run diverged. ``clear``: whether a new
-    best leads the study's best by more than the seeds' noise (see ``_clear_lead``)."""
-    import statistics
-
-    rows: dict[int, dict[str, Any]] = {}
-    for r in record["results"]:
-        finite = [v for v in r["values"] if v is not None]
-        rows[r["trial"]] = {
-            "mean": statistics.fmean(finite) if finite else None,
-            "sd": statistics.stdev(finite) if len(finite) > 1 else None,
-            "diverged": len(r["values"]) - len(finite),
-            "runs": len(finite),
-            "stored": r["stored"],
-        }
-
-    def better(a: dict[str, Any], b: dict[str, Any]) -> bool:
-        if a["diverged"] != b["diverged"]:
-            return bool(a["diverged"] < b["diverged"])
-        return bool(a["mean"] > b["mean"] if maximize else a["mean"] < b["mean"])
-
-    best = None
-    for trial, row in rows.items():
-        if row["mean"] is not None and (best is None or better(row, rows[best])):
-            best = trial
-    was = next(iter(rows), None)
-    return {"rows": rows, "best": best, "was_best": was, "clear": _clear_lead(rows, best, was)}
-
-
-def _clear_lead(rows: dict[int, dict[str, Any]], best: int | None, was: int | None) -> bool | None:
-    """Whether ``best`` leads the study's best (``was``) by more than twice the standard
-    error of the difference of their means; None when that cannot be told (one seed, or
-    a configuration with fewer than two finite runs). Fewer diverged runs is a clear lead."""
-    import math
-
-    if best is None or was is None or best == was:
-        return None
-    a, b = rows[best], rows[was]
-    if a["diverged"] != b["diverged"]:
-        return True
-    if a["sd"] is None or b["sd"] is None:
-        return None
-    se = math.sqrt(a["sd"] ** 2 / a["runs"] + b["sd"] ** 2 / b["runs"])
-    return bool(abs(a["mean"] - b["mean"]) > 2 * se)
 
 
 def objective_from_config(raw: dict[str, Any]) -> Objective:

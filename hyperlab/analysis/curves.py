@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from hyperlab.trial import Trial, TrialState
 
-__all__ = ["best_so_far", "curve_summary", "best_of", "best_trial"]
+__all__ = ["best_so_far", "curve_summary", "best_of", "best_trial", "ranked_trials"]
 
 
 def best_of(values: Sequence[float], maximize: bool) -> float | None:

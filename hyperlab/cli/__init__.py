@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -60,7 +60,7 @@ def _yaml(data: dict[str, Any]) -> str:
 def _run_job(config: Any, *, trials: int | None, timeout: float | None, png: Path | None) -> None:
     from rich.live import Live
 
-    from hyperlab._signals import Terminated, stop_on_sigterm
+    from hyperlab._signals import stop_on_sigterm
     from hyperlab.cli._live import LiveView
     from hyperlab.runners import FusedRunner, InlineRunner
     from hyperlab.tune import TuneJob
@@ -102,26 +102,23 @@ def _run_job(config: Any, *, trials: int | None, timeout: float | None, png: Pat
             runner.run(study, factory, job.policy(trials=trials, timeout=timeout), on_poll=view.poll)
             view.poll(study, force=True)  # the last frame shows the end, whenever the last poll was
     except KeyboardInterrupt as e:
-        terminated = isinstance(e, Terminated)
         record = study.storage.get_study(study.name)
-        err_console.print(
-            f"\n[yellow]Stopped{' (SIGTERM)' if terminated else ''}.[/] {record.n_budgeted} of {total} trials were "
-            "started and are stored; the running ones are marked failed (interrupted). Run the same command again "
-            "to resume: they are run again."
+        _stopped(
+            e,
+            f"{record.n_budgeted} of {total} trials were started and are stored; the running ones are marked failed "
+            "(interrupted). Run the same command again to resume: they are run again.",
         )
-        raise typer.Exit(143 if terminated else 130) from None
     console.print(f"\n[dim]ran for {time.monotonic() - started:.1f} s[/]")
     try:
         with stop_on_sigterm():  # the report (test metric, PNG) stops as cleanly as the run
             _report(job, png)
     except KeyboardInterrupt as e:
-        terminated = isinstance(e, Terminated)
-        err_console.print(
-            f"\n[yellow]Stopped{' (SIGTERM)' if terminated else ''} while reporting.[/] Every trial is stored: "
-            f"hyperlab show {escape(config.name)} and hyperlab best {escape(config.name)} give the results; "
-            "running the same command again reports them."
+        _stopped(
+            e,
+            f"Every trial is stored: hyperlab show {config.name} and hyperlab best {config.name} give the results; "
+            "running the same command again reports them.",
+            " while reporting",
         )
-        raise typer.Exit(143 if terminated else 130) from None
 
 
 def _report(job: Any, png: Path | None) -> None:
@@ -212,6 +209,15 @@ def tune(
     if png is not None:
         _check_writable(png, "--png")
     _run_job(config, trials=trials, timeout=timeout, png=png)
+
+
+def _stopped(e: KeyboardInterrupt, message: str, when: str = "") -> NoReturn:
+    """A Ctrl-C (exit 130) or SIGTERM (exit 143) stopped a command: say what is kept."""
+    from hyperlab._signals import Terminated
+
+    terminated = isinstance(e, Terminated)
+    err_console.print(f"\n[yellow]Stopped{' (SIGTERM)' if terminated else ''}{when}.[/] {escape(message)}")
+    raise typer.Exit(143 if terminated else 130) from None
 
 
 def _set_epochs(config: Any, epochs: int | None) -> None:
@@ -421,10 +427,14 @@ def show(
     trials = s.get_trials(states)
     console.print(f"[bold]{escape(s.name)}[/]: {len(trials)} trials, {s.direction} {s.metric or 'value'}")
     _trials_table(trials, s.metric, maximize, sort=sort, limit=limit, title=s.name, hide=_fixed_names(s.space))
-    from hyperlab.tune import is_retest
+    _show_retests(s, maximize)
 
-    for key in sorted(k for k, v in s.attrs.items() if is_retest(k, v)):
-        record = s.attrs[key]
+
+def _show_retests(s: Any, maximize: bool) -> None:
+    """A line per re-test stored in the study."""
+    from hyperlab.analysis.retest import is_retest
+
+    for _, record in sorted(((k, v) for k, v in s.attrs.items() if is_retest(k, v)), key=lambda kv: kv[0]):
         changed = record.get("changed")
         what = (
             "settings unknown"
@@ -558,9 +568,10 @@ def retest(
 ) -> None:
     """Re-run a study's best configurations on today's data and machine, at several seeds: do they still hold?"""
 
-    from hyperlab._signals import Terminated, stop_on_sigterm
+    from hyperlab._signals import stop_on_sigterm
+    from hyperlab.analysis.retest import seed_stats
     from hyperlab.config import load_config
-    from hyperlab.tune import TuneJob, retest_summary
+    from hyperlab.tune import TuneJob
 
     config = load_config(study_file)
     if storage is not None:
@@ -596,7 +607,7 @@ def retest(
     console.print(header + f" {'mean':>10} {'sd':>10}", markup=False, highlight=False)
 
     def row(result: dict[str, Any]) -> None:
-        r = retest_summary({"results": [result]}, maximize=True)["rows"][result["trial"]]
+        r = seed_stats(result["values"])
         cells = " ".join(f"{'diverged' if v is None else _fmt(v):>10}" for v in result["values"])
         console.print(
             f"{result['trial']:>6} {_fmt(result['stored']):>10} {cells} {_fmt(r['mean']):>10} {_fmt(r['sd']):>10}",
@@ -608,12 +619,11 @@ def retest(
         with stop_on_sigterm():
             record = job.retest(plan, on_result=row)
     except KeyboardInterrupt as e:
-        terminated = isinstance(e, Terminated)
-        err_console.print(
-            f"\n[yellow]Stopped{' (SIGTERM)' if terminated else ''}.[/] The configurations re-tested so far are "
-            f"stored in the study (hyperlab show {escape(config.name)} lists re-tests)."
+        _stopped(
+            e,
+            f"The configurations re-tested so far are stored in the study (hyperlab show {config.name} lists "
+            "re-tests).",
         )
-        raise typer.Exit(143 if terminated else 130) from None
     console.print(
         _retest_verdict(record, plan.study.direction == "maximize", config.name), markup=False, highlight=False
     )
@@ -625,7 +635,7 @@ def _count(n: int, thing: str) -> str:
 
 def _retest_verdict(record: dict[str, Any], maximize: bool, study: str) -> str:
     """One line: which configuration the re-test finds best, against the study's best."""
-    from hyperlab.tune import retest_summary
+    from hyperlab.analysis.retest import retest_summary
 
     summary = retest_summary(record, maximize)
     rows, best, was = summary["rows"], summary["best"], summary["was_best"]

@@ -29,6 +29,7 @@ __all__ = [
     "train",
     "evaluate",
     "measure_test",
+    "train_as_trials",
     "learning_rate_at",
     "OPTIMIZERS",
     "DECAYS",
@@ -314,21 +315,38 @@ def train(
     return best
 
 
-def measure_test(
-    config: TrainConfig, data: Dataset, *, engine: str = "fused", population: bool = False, metric: str | None = None
-) -> dict[str, float]:
-    """Retrain ``config`` (deterministic under its seed) the way its trials trained, keep
-    its best-dev weights and measure the test split: the one look at it, at the end of
-    a study. The way: fused when ``population`` (the fused runner's trials, batch norm
-    too) or when a lone trial trains fused (see
+def train_as_trials(
+    config: TrainConfig, data: Dataset, *, engine: str = "fused", population: bool = False
+) -> TrainResult:
+    """Train ``config`` the way its trials trained: fused when ``population`` (the fused
+    runner's trials, batch norm too) or when a lone trial trains fused (see
     :func:`~hyperlab.train.hparams.trains_alone_fused`), else :func:`train`. Always on
-    the CPU. Also gives the retrained run's best epoch and its dev metrics there, which
-    a user compares with the trial's: they match a lone trial's exactly, and a fused
-    population member's to float rounding (it trained padded among others, perhaps on
-    a GPU; with dropout, with other masks). With ``metric``, also the run's ``value``:
-    its best ``metric`` over the epochs, as a trial's value is computed (nan if none is
-    finite)."""
-    if population or trains_alone_fused(config, engine):
+    the CPU. A lone trial's run comes back exactly; a fused population member's up to
+    float rounding (it trained padded among others, perhaps on a GPU; with dropout, with
+    other masks).
+
+    Raises:
+        Diverged: as :func:`train`.
+    """
+    if _fused(config, engine, population):
+        from hyperlab.train.fused import train_alone
+
+        return train_alone(config, data)
+    return train(config, data)
+
+
+def _fused(config: TrainConfig, engine: str, population: bool) -> bool:
+    return population or trains_alone_fused(config, engine)
+
+
+def measure_test(
+    config: TrainConfig, data: Dataset, *, engine: str = "fused", population: bool = False
+) -> dict[str, float]:
+    """Retrain ``config`` (deterministic under its seed) as :func:`train_as_trials` does,
+    keep its best-dev weights and measure the test split: the one look at it, at the end
+    of a study. Also gives the retrained run's best epoch and its dev metrics there,
+    which a user compares with the trial's."""
+    if _fused(config, engine, population):
         from hyperlab.train.fused import train_and_test_alone
 
         result, cost, error = train_and_test_alone(config, data)
@@ -344,9 +362,4 @@ def measure_test(
     if result.best_epoch >= 0:
         at_best = result.curve[result.best_epoch]
         out.update({k: v for k, v in at_best.items() if k.startswith("dev_")})
-    if metric is not None:
-        from hyperlab.train.objective import best_value
-
-        value = best_value(result.curve, metric)
-        out["value"] = math.nan if value is None else value
     return out
