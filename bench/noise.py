@@ -29,8 +29,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import optuna
-
 import hyperlab as hl
 from hyperlab.train import TrainConfig, load_dataset, train
 from hyperlab.train.fused import train_alone
@@ -55,6 +53,8 @@ def main() -> int:
     parser.add_argument("--top", type=positive, default=5, help="Optuna's best configurations to retrain")
     parser.add_argument("--seeds", type=positive, default=6, help="other training seeds per configuration")
     args = parser.parse_args()
+    import optuna  # the benchmark's own environment; after the arguments, which are checked without it
+
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     data = load_dataset(args.dataset, seed=args.seed)
     space = hl.course_space()

@@ -72,3 +72,19 @@ def test_caviar_incumbents_are_the_named_bests_in_time_order() -> None:
     ended = [(3.0, 0.6, {"i": 1}), (1.0, 0.5, {"i": 0}), (4.0, 0.6, {"i": 2}), (0.5, float("nan"), {"i": 3})]
     ended += [(6.0, 0.55, {"i": 4}), (7.0, 0.7, {"i": 5})]
     assert [p["i"] for _, _, p in caviar.incumbents(ended)] == [0, 1, 5]
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--top", "0"], "argument --top: must be a positive integer, got 0"),
+        (["--seeds", "-2"], "argument --seeds: must be a positive integer, got -2"),
+        (["--trials", "many"], "argument --trials: invalid positive value: 'many'"),
+    ],
+)
+def test_noise_names_a_bad_count(args: list[str], says: str) -> None:
+    done = subprocess.run(
+        [PYTHON, str(BENCH / "noise.py"), *args], env=python_env(), capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2, done.stderr
+    assert says in done.stderr, done.stderr
