@@ -409,6 +409,11 @@ def main() -> int:
         parser.error("--confirm needs 'optuna-tpe' in --kinds: its winner sets the configuration target")
     if args.confirm < 0:
         parser.error(f"--confirm must be 0 (off) or a number of training seeds, got {args.confirm}")
+    if args.optuna_from and not args.optuna_from.is_file():
+        parser.error(f"--optuna-from {args.optuna_from}: there is no such file")
+    earlier = json.loads(args.optuna_from.read_text()) if args.optuna_from else {}
+    if args.confirm and any("incumbents" not in r.get("optuna-tpe", {}) for k, r in earlier.items() if k != "confirm"):
+        parser.error(f"{args.optuna_from} has no incumbents (a run from before --confirm): --confirm cannot use it")
     logging.disable(logging.WARNING)
     tpe = tpe_options(parser, args.tpe_options)
     if args.ray_overhead:
@@ -422,7 +427,6 @@ def main() -> int:
     )
     raw: dict[str, Any] = {}
     confirmed: dict[str, Any] = {}
-    earlier = json.loads(args.optuna_from.read_text()) if args.optuna_from else {}
     for source in args.datasets:
         load_dataset(source)  # generate / cache once, outside the timings
         for seed in args.seeds:
@@ -468,8 +472,6 @@ def main() -> int:
                     ratio = "never" if tt is None else f"{tt / rows['optuna-tpe']['wall']:.3f}"
                     print(f"{kind} time to target / Optuna TPE wall time: {ratio}")
             if args.confirm:
-                if "incumbents" not in rows["optuna-tpe"]:
-                    parser.error(f"{args.optuna_from} has no incumbents (an older run): --confirm cannot use it")
                 judged = confirm(rows, source, seed, args.epochs, list(range(100, 100 + args.confirm)))
                 print_confirm(judged, rows["optuna-tpe"]["wall"])
                 confirmed[f"{source}/{seed}"] = judged

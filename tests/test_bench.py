@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -50,9 +51,14 @@ def test_fused_study_names_a_bad_kind() -> None:
     [
         (["--confirm", "-1"], "--confirm must be 0 (off) or a number of training seeds, got -1"),
         (["--confirm", "3", "--kinds", "hyperlab-proc2-asha"], "--confirm needs 'optuna-tpe' in --kinds"),
+        (["--confirm", "1", "--optuna-from", "nothere.json"], "--optuna-from nothere.json: there is no such file"),
+        (["--confirm", "1", "--optuna-from", "{old}"], "has no incumbents (a run from before --confirm)"),
     ],
 )
-def test_caviar_names_a_bad_confirm(args: list[str], says: str) -> None:
+def test_caviar_names_a_bad_confirm(args: list[str], says: str, tmp_path: Path) -> None:
+    old = tmp_path / "old.json"  # an --optuna-from file written before --confirm existed
+    old.write_text(json.dumps({"mnist1d/0": {"optuna-tpe": {"wall": 1.0, "epochs": 1, "points": [[1.0, 0.5]]}}}))
+    args = [a.replace("{old}", str(old)) for a in args]
     done = subprocess.run(
         [PYTHON, str(BENCH / "caviar.py"), *args], env=python_env(), capture_output=True, text=True, timeout=120
     )
