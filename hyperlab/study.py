@@ -351,10 +351,15 @@ class Study:
             )
         )
         if verdict.notes:
-            attrs = {**trial.system_attrs, **verdict.notes}
-            self.storage.set_system_attrs(self._study_id, trial.id, attrs)
-            trial.system_attrs = attrs
+            self._add_system_attrs(trial, verdict.notes)
         return (TrialState.PRUNED, verdict.reason) if verdict.stop else None
+
+    def _add_system_attrs(self, trial: Trial, attrs: Mapping[str, Any]) -> None:
+        """Store ``attrs`` among the trial's system attributes (what hyperlab keeps
+        about a trial beside its params, curve and user attributes)."""
+        merged = {**trial.system_attrs, **attrs}
+        self.storage.set_system_attrs(self._study_id, trial.id, merged)
+        trial.system_attrs = merged
 
     def _finished_trials(self) -> list[Trial]:
         """The finished trials (see :meth:`fresh_trials`)."""

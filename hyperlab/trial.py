@@ -14,7 +14,13 @@ from hyperlab.errors import InvalidArgumentError, InvalidReportError, TrialFinis
 if TYPE_CHECKING:
     from hyperlab.study import Study
 
-__all__ = ["TrialState", "Trial", "TrialPruned", "TrialDiverged"]
+__all__ = ["TrialState", "Trial", "TrialPruned", "TrialDiverged", "TRIAL_TEST_ATTR"]
+
+# A trial's system attribute: its test metrics on its own weights at its best epoch,
+# where its runner measured them (the fused runner does, as a member completes). Only
+# the study's best trial's are ever shown (hyperlab tune's report, best): the test
+# split is looked at once, never to choose between trials.
+TRIAL_TEST_ATTR = "test_metrics"
 
 
 class TrialState(str, enum.Enum):

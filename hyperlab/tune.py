@@ -202,17 +202,27 @@ class TuneJob:
         return {**self.config.train, **self.best_trial().params}
 
     def test_metrics(self) -> dict[str, Any]:
-        """The test metrics of the best configuration, measured once and stored in the study."""
+        """The test metrics of the best trial, stored in the study: the ones its runner
+        measured on the trial's own weights at its best epoch (the fused runner does),
+        else measured once on the best configuration retrained the way its trials
+        trained (``weights``: ``trial`` or ``retrained``)."""
+        from hyperlab.trial import TRIAL_TEST_ATTR
+
         best = self.best_trial()
         stored = self.study.attrs.get(TEST_ATTR)
         if stored and stored.get("trial") == best.id:
             return dict(stored)
-        from hyperlab.train.hparams import TrainConfig
-        from hyperlab.train.trainer import measure_test
+        result: dict[str, Any] = {"trial": best.id}
+        own = best.system_attrs.get(TRIAL_TEST_ATTR)
+        if own:
+            result.update(weights="trial", **own)
+        else:
+            from hyperlab.train.hparams import TrainConfig
+            from hyperlab.train.trainer import measure_test
 
-        config = TrainConfig.from_params({"seed": self.config.seed, **self.best_config()})
-        measured = measure_test(config, self.data, engine=self.engine, population=self.population)
-        result: dict[str, Any] = {"trial": best.id, **measured}
+            config = TrainConfig.from_params({"seed": self.config.seed, **self.best_config()})
+            measured = measure_test(config, self.data, engine=self.engine, population=self.population)
+            result.update(weights="retrained", **measured)
         self.study.attrs[TEST_ATTR] = result
         return result
 

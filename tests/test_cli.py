@@ -46,9 +46,9 @@ def test_init_tune_and_inspect(in_tmp: Path, capsys: pytest.CaptureFixture[str])
     code, out, err = run(capsys, "tune", "study.yaml", *TINY)
     assert code == 0, err
     assert "best configuration" in out and "test split" in out and "test_accuracy" in out
-    assert re.search(
-        r"on its retrained weights at epoch \d, dev_accuracy [\d.]+ \(the trial: [\d.]+ at epoch \d\)", out
-    )
+    # the fused runner measured the test split on the best trial's own weights, at its best epoch
+    said = re.search(r"on the trial's own weights at its best epoch, (\d) \(dev_accuracy ([\d.]+)\)", out)
+    assert said is not None
     assert (in_tmp / "digits-mlp-curves.png").stat().st_size > 10_000
     # The best configuration is YAML ready to paste under train:
     block = out.split("# paste under train: in a study file\n")[1].split("\ntest split")[0]
@@ -58,6 +58,8 @@ def test_init_tune_and_inspect(in_tmp: Path, capsys: pytest.CaptureFixture[str])
     study = Study("digits-mlp", storage="sqlite:///hyperlab.db")
     assert len(study.trials) == 2
     assert study.attrs["test_metrics"]["trial"] == study.best_trial.id
+    accuracy = dict(study.best_trial.metric("dev_accuracy"))
+    assert accuracy[int(said.group(1))] == max(accuracy.values()) and said.group(2) == f"{max(accuracy.values()):.4g}"
 
     code, out, _ = run(capsys, "list")
     assert code == 0 and "digits-mlp" in out
@@ -66,6 +68,7 @@ def test_init_tune_and_inspect(in_tmp: Path, capsys: pytest.CaptureFixture[str])
     code, out, _ = run(capsys, "show", "digits-mlp", "--trial", "0")
     assert code == 0 and "trial 0" in out and "train_cost" in out
     assert "scheduler and worker" in out and "[bold]" not in out  # the markup was printed as text
+    assert "test_metrics" not in out and "test_error" not in out  # the test split is shown for the best trial only
     code, out, _ = run(capsys, "export", "digits-mlp", "--format", "json")
     exported = json.loads(out)
     assert [t["id"] for t in exported["trials"]] == [0, 1] and exported["trials"][0]["curve"]["0"]["dev_error"] >= 0
@@ -73,7 +76,7 @@ def test_init_tune_and_inspect(in_tmp: Path, capsys: pytest.CaptureFixture[str])
     assert code == 0 and (in_tmp / "t.csv").read_text().startswith("id,state,value")
     code, out, _ = run(capsys, "best", "digits-mlp")
     assert code == 0 and "learning_rate:" in out and "# test: test_cost" in out
-    assert "# on its retrained weights at epoch" in out
+    assert "# on the trial's own weights at its best epoch" in out
 
     # Re-running resumes: the budget is met, so no new trial runs.
     code, out, _ = run(capsys, "tune", "study.yaml", *TINY)

@@ -149,3 +149,35 @@ def test_an_interrupted_retest_keeps_the_configurations_it_finished(tmp_path: Pa
         retested(j, top=3, on_result=stop_after_one)
     [record] = records(j)
     assert record["results"] == seen and len(seen) == 1 and len(record["planned"]) == 3
+
+
+def test_the_fused_runners_best_trial_is_tested_on_its_own_weights(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The fused runner measures each completed member on the test split with its weights
+    at its best epoch; the study's test metrics are the best trial's, with no retraining.
+    A lone trial (the inline runner) is retrained, which gives its run back exactly."""
+    from hyperlab.train import trainer
+    from hyperlab.trial import TRIAL_TEST_ATTR
+
+    fused = job(tmp_path, runner={"type": "fused", "device": "cpu", "population": 6})
+    fused.run()
+    trials = fused.study.trials
+    assert all(TRIAL_TEST_ATTR in t.system_attrs for t in trials if t.state.value == "complete")
+
+    def no_retraining(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("retrained")
+
+    with monkeypatch.context() as m:
+        m.setattr(trainer, "measure_test", no_retraining)
+        test = fused.test_metrics()
+    best = fused.best_trial()
+    errors = dict(best.metric("dev_error"))
+    assert test["trial"] == best.id and test["weights"] == "trial"
+    assert test["dev_error"] == best.value == errors[int(test["best_epoch"])] == min(errors.values())
+    assert test["test_accuracy"] == 1 - test["test_error"] and 0 <= test["test_error"] < 0.5
+    assert job(tmp_path, runner={"type": "fused", "device": "cpu"}).test_metrics() == test  # stored once
+
+    (tmp_path / "lone").mkdir()
+    lone = job(tmp_path / "lone")
+    lone.run()
+    test = lone.test_metrics()
+    assert test["weights"] == "retrained" and test["dev_error"] == lone.best_trial().value

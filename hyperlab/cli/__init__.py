@@ -21,6 +21,7 @@ from rich.table import Table
 
 from hyperlab.errors import HyperlabError, InvalidArgumentError
 from hyperlab.storage import DEFAULT_STORAGE
+from hyperlab.trial import TRIAL_TEST_ATTR
 
 app = typer.Typer(
     name="hyperlab",
@@ -145,21 +146,24 @@ def _report(job: Any, png: Path | None) -> None:
     test = job.test_metrics()
     shown = ", ".join(f"{k} {v:.4g}" for k, v in test.items() if k.startswith("test_"))
     console.print(f"\n[bold]test split[/] (measured once, on the best configuration): {shown}")
-    retrained = _retrained(test, best)
-    if retrained:
-        console.print("  " + retrained)
+    measured_on = _measured_on(test, best)
+    if measured_on:
+        console.print("  " + measured_on)
     path = png or Path(_file_name(config.name) + "-curves.png")
     plot_curves(trials, config.metric, job.maximize, path, title=f"{config.name}: {config.metric}")
     console.print(f"[bold]curves[/] {escape(str(path))}")
 
 
-def _retrained(test: dict[str, Any], best: Any) -> str | None:
-    """The run the test measured (the best configuration retrained, its weights at its
-    best dev error) next to the trial's own: they match unless the trial trained
-    otherwise (among other members of a fused population, with other dropout masks)."""
+def _measured_on(test: dict[str, Any], best: Any) -> str | None:
+    """Which weights the test measured: the trial's own at its best epoch (the fused
+    runner keeps them), or the best configuration retrained, its weights at its best dev
+    error, whose dev metric is put next to the trial's (they match unless the trial
+    trained otherwise: with dropout masks drawn among other members)."""
     name = "dev_accuracy" if "dev_accuracy" in test else "dev_error"
     if name not in test:  # measured before this was recorded
         return None
+    if test.get("weights") == "trial":
+        return f"on the trial's own weights at its best epoch, {int(test['best_epoch'])} ({name} {test[name]:.4g})"
     curve = [(v, s) for s, v in best.metric(name) if math.isfinite(v)]
     if not curve:
         return None
@@ -464,9 +468,10 @@ def _show_trial(t: Any) -> None:
     if t.user_attrs:
         console.print("[bold]user attributes[/] ", end="")
         console.print(json.dumps(t.user_attrs), markup=False, highlight=False)
-    if t.system_attrs:
+    notes = {k: v for k, v in t.system_attrs.items() if k != TRIAL_TEST_ATTR}  # the test is seen once, for the best
+    if notes:
         console.print("[bold]scheduler and worker[/] ", end="")
-        console.print(json.dumps(t.system_attrs), markup=False, highlight=False)
+        console.print(json.dumps(notes), markup=False, highlight=False)
     if t.retry_of is not None:
         console.print(f"[bold]retry of[/] trial {t.retry_of}")
     if t.curve:
@@ -546,9 +551,9 @@ def best(
     test = s.attrs.get("test_metrics")
     if test and test.get("trial") == b.id:
         console.print("# test: " + ", ".join(f"{k} {v:.4g}" for k, v in test.items() if k.startswith("test_")))
-        retrained = _retrained(test, b)
-        if retrained:
-            console.print("# " + retrained)
+        measured_on = _measured_on(test, b)
+        if measured_on:
+            console.print("# " + measured_on)
     console.print(_yaml(b.params), markup=False, highlight=False, soft_wrap=True)
 
 

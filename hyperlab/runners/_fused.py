@@ -248,6 +248,8 @@ class FusedRunner(Runner):
         from hyperlab.train.fused import FusedResult, train_population
         from hyperlab.train.hparams import TrainConfig
         from hyperlab.train.objective import best_value
+        from hyperlab.train.trainer import best_epoch_metrics
+        from hyperlab.trial import TRIAL_TEST_ATTR
 
         data, fixed, metric = recipe
         members: list[Trial] = []  # member i of the population is trial members[i]
@@ -295,6 +297,9 @@ class FusedRunner(Runner):
                 if outcome.diverged is not None:
                     study.tell(trial, state=TrialState.DIVERGED, reason=outcome.diverged)
                 else:  # as for a trial the ordinary objective trained
+                    if outcome.test is not None and trial._stop is None:  # it completed: test on its own weights
+                        tested = best_epoch_metrics(outcome.result, *outcome.test, data.task)
+                        study._add_system_attrs(trial, {TRIAL_TEST_ATTR: tested})
                     tell_result(study, trial, best_value(outcome.result.curve, metric))
             except Exception as e:  # e.g. another tuner marked it lost meanwhile: the others train on
                 logger.warning("Trial %d could not be told: %s: %s", trial.id, type(e).__name__, e)
@@ -315,6 +320,7 @@ class FusedRunner(Runner):
                 more=more if self.refill else None,
                 capacity=population,
                 on_leave=leave,
+                test=True,
             )
         except (KeyboardInterrupt, SystemExit, PoolStartError) as e:
             # Not the trials' fault (workers restarted after an earlier failure could not

@@ -88,12 +88,14 @@ def _padded_flops(n_in: int, padded: Sequence[int], depth: int, n_out: int) -> f
 
 
 def member_bytes(n_in: int, widths: Sequence[int], n_out: int, batch: int, eval_rows: int) -> int:
-    """Memory one member takes in a population: parameters with their gradient and two
-    optimizer moments, and the activations of a step and of an evaluation chunk."""
+    """Memory one member takes in a population: parameters with their gradient, two
+    optimizer moments, the step's direction (the grouped update's buffer), the copy kept
+    at the best epoch (to measure the test split on) and the live copy kept while that
+    is measured, and the activations of a step and of an evaluation chunk."""
     dims = [n_in, *widths, n_out]
     params = sum(a * b + 2 * b for a, b in itertools.pairwise(dims))
     acts = sum(dims[1:])
-    return 4 * (4 * params + 6 * batch * acts + 2 * eval_rows * max(dims))
+    return 4 * (7 * params + 6 * batch * acts + 2 * eval_rows * max(dims))
 
 
 def plan(

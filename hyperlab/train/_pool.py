@@ -13,12 +13,14 @@ worker compacts that sub-population before its next epoch. So each member's curv
 the scheduler's decisions are what they would be in one process.
 
 Messages (tuples, first item the kind). Parent to worker: ``("data", dataset)``,
-``("job", threads, configs, buckets, device, eval_rows)``, ``("keep", sub, rows, configs,
-buckets)`` (configs: a dict from member index to config, of the buckets' members; a
-verdict may bring new buckets when the population is refilled). Worker to
-parent: ``("ready",)`` once, when it has started; ``("epoch", sub, epoch, members,
-train_cost, train_error, dev_cost, dev_error, seconds)``, ``("done",)``, ``("error",
-traceback)``.
+``("job", threads, configs, buckets, device, eval_rows)``, ``("keep", sub, verdict, configs,
+buckets)`` (verdict: the rows that train on, those whose state to keep as their best,
+and those to measure on the test split; configs: a dict from member index to config,
+of the buckets' members; a verdict may bring new buckets when the population is
+refilled). Worker to parent: ``("ready",)`` once, when it has started; ``("epoch",
+sub, epoch, members, train_cost, train_error, dev_cost, dev_error, seconds)``,
+``("tested", members, test_cost, test_error)`` after a verdict with rows to test,
+``("done",)``, ``("error", traceback)``.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import traceback
 import weakref
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hyperlab._signals import release_sigint, start_holding_sigint
 from hyperlab.errors import HyperlabError, check_int
@@ -43,8 +45,30 @@ if TYPE_CHECKING:
 
 __all__ = ["PopulationPool", "PoolError", "PoolStartError"]
 
-# judge(epoch, members, train_cost, train_error, dev_cost, dev_error, seconds) -> rows kept
-Judge = Callable[[int, list[int], list[float], list[float], list[float], list[float], float], list[int]]
+
+class Judge(Protocol):
+    """Every member's books, in the parent (``hyperlab.train.fused._Judge``)."""
+
+    def __call__(
+        self,
+        epoch: int,
+        members: list[int],
+        train_cost: list[float],
+        train_error: list[float],
+        dev_cost: list[float],
+        dev_error: list[float],
+        seconds: float,
+        /,
+    ) -> tuple[list[int], list[int], list[int]]:
+        """The verdict on a sub-population's epoch, by row: who trains on, whose state
+        to keep as its best, who completed and is measured on the test split."""
+        ...
+
+    def tested(self, members: list[int], cost: list[float], error: list[float], /) -> None:
+        """The test split's numbers of members that completed."""
+        ...
+
+
 # grow(members each worker holds) -> new buckets, one list per worker
 Grow = Callable[[list[set[int]]], list[list["Bucket"]]]
 
@@ -178,6 +202,18 @@ class PopulationPool:
             _exchange(proc, ("job", threads, *handed(w), device, eval_rows))
             busy[proc.conn] = w
 
+        def refill() -> None:
+            """New buckets for the places free now, dealt to the workers' pending lists."""
+            if grow is not None:
+                for v, extra in enumerate(grow(holding)):
+                    pending[v] += extra
+                    holding[v].update(i for b in extra for i in b.members)
+
+        def start_idle() -> None:
+            for v in range(self.workers):
+                if pending[v] and self._procs[v].conn not in busy:
+                    start_job(v)
+
         try:
             for w in range(self.workers):
                 if pending[w]:
@@ -189,19 +225,18 @@ class PopulationPool:
                     msg = _exchange(proc, None)
                     if msg[0] == "epoch":
                         sub, members = msg[1], msg[3]
-                        keep = judge(msg[2], *msg[3:])
+                        verdict = judge(msg[2], *msg[3:])
                         holding[w].difference_update(members)
-                        holding[w].update(members[r] for r in keep)
-                        if grow is not None:
-                            for v, extra in enumerate(grow(holding)):
-                                pending[v] += extra
-                                holding[v].update(i for b in extra for i in b.members)
-                        _exchange(proc, ("keep", sub, keep, *handed(w)))
-                        for v in range(self.workers):
-                            if pending[v] and self._procs[v].conn not in busy:
-                                start_job(v)
+                        holding[w].update(members[r] for r in verdict[0])
+                        refill()
+                        _exchange(proc, ("keep", sub, tuple(verdict), *handed(w)))
+                        start_idle()
                         if on_epoch is not None:
                             on_epoch()
+                    elif msg[0] == "tested":  # places free up
+                        judge.tested(*msg[1:])
+                        refill()
+                        start_idle()
                     elif msg[0] == "done":
                         del busy[proc.conn]
                         if pending[w]:

@@ -104,10 +104,24 @@ EVAL_ROWS = 1024
 
 @dataclass
 class FusedResult:
-    """How one member ended: its curve and best epoch, and why it diverged (or None)."""
+    """How one member ended: its curve and best epoch, why it diverged (or None), and,
+    when :func:`train_population` was asked to ``test``, the test split's cost and error
+    on its own weights at its best epoch (None for a member that diverged or that
+    ``should_stop`` stopped)."""
 
     result: TrainResult
     diverged: str | None = None
+    test: tuple[float, float] | None = None
+
+
+class _Verdict(NamedTuple):
+    """The judge's word on one epoch of a sub-population, by row: who trains on, whose
+    state is its best so far (to keep), and who completed (to measure on the test split
+    with the kept state)."""
+
+    keep: list[int]
+    best: list[int]
+    test: list[int]
 
 
 def resolve_device(device: str) -> str:
@@ -261,6 +275,7 @@ class _SubPopulation:
             if self.bn
             else []
         )
+        self.best: list[torch.Tensor] = []  # see save_best: a copy of state(), per row as of its best epoch
         self.mask_units = self.activation == "sigmoid"  # sigmoid(0) = 0.5: padded units need a mask
         self.unit_masks = [torch.zeros(k, 1, w, device=device) for w in self.widths] if self.mask_units else []
         self._bind()
@@ -692,17 +707,43 @@ class _SubPopulation:
     def state(self) -> list[torch.Tensor]:
         """A copy of what the members' predictions depend on: the parameters and batch
         norm's running statistics."""
-        return [self.theta.clone(), *(s.clone() for pair in self.running for s in pair)]
+        return [s.clone() for s in self._live()]
 
     def load_state(self, state: list[torch.Tensor]) -> None:
         """Put back a :meth:`state` (in place: every view of the parameters stays bound)."""
-        live = [self.theta, *(s for pair in self.running for s in pair)]
-        for target, saved in zip(live, state, strict=True):
+        for target, saved in zip(self._live(), state, strict=True):
             target.copy_(saved)
+
+    def save_best(self, rows: list[int]) -> None:
+        """Keep the state of these rows (their new best epoch) for :meth:`test_best`: one
+        more copy of the parameters, made at the first epoch, where every row that did
+        not diverge is at its best."""
+        if not self.best:
+            self.best = self.state()
+            return
+        index = torch.tensor(rows, dtype=torch.long, device=self.device)
+        live = self._live()
+        for saved, now in zip(self.best, live, strict=True):
+            saved.index_copy_(0, index, now.index_select(0, index))
+
+    def test_best(
+        self, rows: list[int], x: torch.Tensor, y: torch.Tensor, eval_rows: int
+    ) -> tuple[list[float], list[float]]:
+        """The (cost, error) on a split of each of these rows with its state saved at its
+        best epoch (:meth:`save_best`); the live state is put back after."""
+        now = self.state()
+        self.load_state(self.best)
+        cost, error = self.evaluate(x, y, eval_rows)
+        self.load_state(now)
+        return cost[rows].tolist(), error[rows].tolist()
+
+    def _live(self) -> list[torch.Tensor]:
+        return [self.theta, *(s for pair in self.running for s in pair)]
 
     def keep(self, rows: list[int]) -> None:
         """Compact to the members at ``rows``: the others stop costing compute."""
         index = torch.tensor(rows, dtype=torch.long, device=self.device)
+        self.best = [b.index_select(0, index) for b in self.best]
         self.members = [self.members[r] for r in rows]
         self.generators = [self.generators[r] for r in rows]
         self.theta = self.theta.index_select(0, index)
@@ -751,6 +792,7 @@ def train_population(
     more: Callable[[int], Sequence[TrainConfig]] | None = None,
     capacity: int | None = None,
     on_leave: Callable[[int, FusedResult], None] | None = None,
+    test: bool = False,
 ) -> list[FusedResult]:
     """Train every config of ``configs`` on ``data``, fused; results in the same order
     (then those of the members ``more`` gave, in the order it gave them).
@@ -758,7 +800,13 @@ def train_population(
     ``report(i, epoch, metrics)`` gets member i's metrics after each of its epochs (the
     same names as :func:`hyperlab.train.train` reports); ``should_stop(i)`` is asked
     after each report (a scheduler's verdict). ``on_leave(i, result)`` is called as soon
-    as member i has left (finished, stopped or diverged). ``on_epoch()`` runs after each
+    as member i has left (finished, stopped or diverged). With ``test``, each member
+    that completes (its epochs, or early stopping; not one ``should_stop`` stopped) is
+    measured on the test split with its own parameters at its best dev error, kept
+    while it trained (one more copy of the parameters), before it leaves: its result's
+    ``test``. That is the model the member's curve describes; a retrained run, even
+    of the same config and seed, can end elsewhere (float rounding, which padding among
+    other members changes, grows over epochs in a fast-learning run). ``on_epoch()`` runs after each
     round of epochs (a live display). ``max_memory`` bounds the bytes a sub-population
     may take (default: half the free RAM or GPU memory); larger ones are split into chunks.
 
@@ -784,7 +832,7 @@ def train_population(
         dev = torch.device(resolve_device(device))
         if max_memory is None:
             max_memory = int(MEMORY_SHARE * available_memory(str(dev)))
-        judge = _Judge(list(configs), data.task != "regression", report, should_stop, on_leave)
+        judge = _Judge(list(configs), data.task != "regression", report, should_stop, on_leave, test)
         intake = _Intake(more, capacity or len(configs), judge, data, dev, max_memory)
         buckets = intake.place(0, judge.configs)
         buckets += intake()  # places the first configs leave free
@@ -808,11 +856,12 @@ def train_population(
             for sub in list(subs):
                 epoch, train_cost, train_error, dev_cost, dev_error, seconds = _epoch(sub, t, eval_rows)
                 indices = [m.index for m in sub.members]
-                keep = judge(epoch, indices, train_cost, train_error, dev_cost, dev_error, seconds)
-                if not keep:
+                verdict = judge(epoch, indices, train_cost, train_error, dev_cost, dev_error, seconds)
+                tested = _follow(sub, verdict, t, eval_rows)
+                if tested is not None:
+                    judge.tested(*tested)
+                if not verdict.keep:
                     subs.remove(sub)
-                elif len(keep) < len(sub.members):
-                    sub.keep(keep)
             if on_epoch is not None:
                 on_epoch()
             subs += [_SubPopulation(b, judge.configs, data, dev) for b in intake()]
@@ -837,7 +886,7 @@ def train_alone(
     the built-in MLP that run one at a time (the inline, process and Ray runners) train
     this way, unless they use batch norm.
     """
-    return _alone(config, data, report=report, should_stop=should_stop)[0]
+    return _alone(config, data, report=report, should_stop=should_stop).result
 
 
 def train_and_test_alone(config: TrainConfig, data: Dataset) -> tuple[TrainResult, float, float]:
@@ -849,18 +898,9 @@ def train_and_test_alone(config: TrainConfig, data: Dataset) -> tuple[TrainResul
     Raises:
         Diverged: as :func:`train_alone`.
     """
-    best: list[torch.Tensor] = []
-
-    def keep(sub: _SubPopulation) -> None:
-        best[:] = sub.state()
-
-    result, sub = _alone(config, data, on_best=keep)
-    with torch.no_grad():
-        if best:  # (always: a dev error that is never finite is a divergence)
-            sub.load_state(best)
-        t = _device_tensors(data, sub.device)
-        cost, error = sub.evaluate(t["x_test"], t["y_test"], EVAL_ROWS)
-    return result, float(cost[0]), float(error[0])
+    outcome = _alone(config, data, test=True)
+    assert outcome.test is not None  # (a run that does not diverge has a best epoch)
+    return outcome.result, *outcome.test
 
 
 def _alone(
@@ -869,11 +909,10 @@ def _alone(
     *,
     report: Callable[[int, dict[str, float]], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-    on_best: Callable[[_SubPopulation], None] | None = None,
-) -> tuple[TrainResult, _SubPopulation]:
-    """One config as a population of one on the CPU (what :func:`train_population`
-    does with one config and no pool), calling ``on_best(sub)`` after each epoch that
-    sets a new best dev error; the run and its sub-population, as it ended."""
+    test: bool = False,
+) -> FusedResult:
+    """One config as a population of one on the CPU: what :func:`train_population`
+    does with one config and no pool, but a divergence raises :class:`Diverged`."""
     config.check()
     with torch.no_grad():
         cpu = torch.device("cpu")
@@ -886,18 +925,19 @@ def _alone(
             data.task != "regression",
             None if report is None else lambda i, epoch, metrics: report(epoch, metrics),
             None if should_stop is None else lambda i: should_stop(),
+            test=test,
         )
-        book = judge.books[0]
         while True:
             epoch, train_cost, train_error, dev_cost, dev_error, seconds = _epoch(sub, t, EVAL_ROWS)
-            keep = judge(epoch, [0], train_cost, train_error, dev_cost, dev_error, seconds)
+            verdict = judge(epoch, [0], train_cost, train_error, dev_cost, dev_error, seconds)
+            tested = _follow(sub, verdict, t, EVAL_ROWS)
+            if tested is not None:
+                judge.tested(*tested)
             outcome = judge.done.get(0)
             if outcome is not None and outcome.diverged is not None:
                 raise Diverged(outcome.diverged)
-            if on_best is not None and book.result.best_epoch == epoch:
-                on_best(sub)
-            if not keep:
-                return book.result, sub
+            if not verdict.keep:
+                return judge.done[0]
 
 
 class _Intake:
@@ -964,6 +1004,23 @@ class _Intake:
         return deal(buckets, self.judge.configs, d.n_features, d.n_outputs, len(d.x_train), len(holding), loads)
 
 
+def _follow(
+    sub: _SubPopulation, verdict: _Verdict, t: dict[str, torch.Tensor], eval_rows: int
+) -> tuple[list[int], list[float], list[float]] | None:
+    """Carry out a verdict on a sub-population's last epoch, before its next: keep the
+    state of the rows at a new best, measure the test split for the rows that completed
+    (their members, and the cost and error), and compact to the rows that train on."""
+    if verdict.best:
+        sub.save_best(verdict.best)
+    tested = None
+    if verdict.test:
+        cost, error = sub.test_best(verdict.test, t["x_test"], t["y_test"], eval_rows)
+        tested = [sub.members[r].index for r in verdict.test], cost, error
+    if verdict.keep and len(verdict.keep) < len(sub.members):
+        sub.keep(verdict.keep)
+    return tested
+
+
 def _epoch(
     sub: _SubPopulation, t: dict[str, torch.Tensor], eval_rows: int
 ) -> tuple[int, list[float], list[float], list[float], list[float], float]:
@@ -993,24 +1050,25 @@ def work(
         t = _device_tensors(data, dev)
         subs = {i: _SubPopulation(b, configs, data, dev) for i, b in enumerate(buckets)}
         made = len(subs)
-        verdicts: dict[int, list[int]] = {}
+        verdicts: dict[int, _Verdict] = {}
         while subs:
             for i in list(subs):
                 sub = subs[i]
                 if sub.epoch > 0:  # the verdict on its last epoch decides who trains on
                     while i not in verdicts:
-                        _, j, rows, new_configs, new_buckets = conn.recv()
-                        verdicts[j] = rows
+                        _, j, verdict, new_configs, new_buckets = conn.recv()
+                        verdicts[j] = _Verdict(*verdict)
                         configs.update(new_configs)
                         for b in new_buckets:
                             subs[made] = _SubPopulation(b, configs, data, dev)
                             made += 1
-                    keep = verdicts.pop(i)
-                    if not keep:
+                    verdict = verdicts.pop(i)
+                    tested = _follow(sub, verdict, t, eval_rows)
+                    if tested is not None:
+                        conn.send(("tested", *tested))
+                    if not verdict.keep:
                         del subs[i]
                         continue
-                    if len(keep) < len(sub.members):
-                        sub.keep(keep)
                 epoch, *numbers = _epoch(sub, t, eval_rows)
                 conn.send(("epoch", i, epoch, [m.index for m in sub.members], *numbers))
     conn.send(("done",))
@@ -1028,17 +1086,21 @@ class _Judge:
         report: Callable[[int, int, dict[str, float]], None] | None,
         should_stop: Callable[[int], bool] | None,
         on_leave: Callable[[int, FusedResult], None] | None = None,
+        test: bool = False,
     ) -> None:
         self.configs = configs
         self.books = [EpochBook(c) for c in configs]
         self.classify = classify
         self.report, self.should_stop, self.on_leave = report, should_stop, on_leave
+        self.test = test
         self.done: dict[int, FusedResult] = {}
+        self.awaiting: set[int] = set()  # members that completed, until they are tested
+        self._stops: set[int] = set()  # members should_stop ended (a scheduler's stop: not tested)
 
     @property
     def active(self) -> int:
-        """Members that have not left."""
-        return len(self.configs) - len(self.done)
+        """Members that have not left (one that completed leaves once it is tested)."""
+        return len(self.configs) - len(self.done) + len(self.awaiting)
 
     def add(self, configs: Sequence[TrainConfig]) -> None:
         """New members, numbered on from the last."""
@@ -1054,8 +1116,8 @@ class _Judge:
         dev_cost: list[float],
         dev_error: list[float],
         seconds: float,
-    ) -> list[int]:
-        keep: list[int] = []
+    ) -> _Verdict:
+        verdict = _Verdict([], [], [])
         for row, index in enumerate(indices):
             metrics = epoch_metrics(
                 self.classify,
@@ -1066,30 +1128,39 @@ class _Judge:
                 learning_rate_at(self.configs[index], epoch),
                 seconds,
             )
-            diverged = self._record(index, epoch, metrics)
-            if diverged is None and self._trains_on(index, epoch):
-                keep.append(row)
-            else:
-                self.done[index] = FusedResult(self.books[index].result, diverged)
-                if self.on_leave is not None:
-                    self.on_leave(index, self.done[index])
-        return keep
+            book = self.books[index]
+            book.record(epoch, metrics)
+            if self.report is not None:
+                self.report(index, epoch, metrics)
+            diverged = book.divergence(epoch, metrics)
+            if diverged is None and book.improved(epoch, metrics) and self.test:
+                verdict.best.append(row)
+            trains_on = diverged is None and self._trains_on(index, epoch)
+            if trains_on:
+                verdict.keep.append(row)
+                continue
+            self.done[index] = FusedResult(book.result, diverged)
+            if self.test and diverged is None and book.result.best_epoch >= 0 and index not in self._stops:
+                verdict.test.append(row)  # it leaves once tested (see tested)
+                self.awaiting.add(index)
+            elif self.on_leave is not None:
+                self.on_leave(index, self.done[index])
+        return verdict
 
-    def _record(self, index: int, epoch: int, metrics: dict[str, float]) -> str | None:
-        """Record and report one epoch of member ``index``; why it diverged, or None."""
-        book = self.books[index]
-        book.record(epoch, metrics)
-        if self.report is not None:
-            self.report(index, epoch, metrics)
-        diverged = book.divergence(epoch, metrics)
-        if diverged is None:
-            book.improved(epoch, metrics)
-        return diverged
+    def tested(self, members: list[int], cost: list[float], error: list[float]) -> None:
+        """The test split's numbers of members that completed (a verdict's ``test`` rows),
+        measured on their best epoch's state: now they leave."""
+        for index, c, e in zip(members, cost, error, strict=True):
+            self.done[index].test = (c, e)
+            self.awaiting.discard(index)
+            if self.on_leave is not None:
+                self.on_leave(index, self.done[index])
 
     def _trains_on(self, index: int, epoch: int) -> bool:
         if self.books[index].patience_spent():
             return False
         if self.should_stop is not None and self.should_stop(index):
+            self._stops.add(index)
             return False
         return epoch + 1 < self.configs[index].epochs
 

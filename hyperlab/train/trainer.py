@@ -30,6 +30,7 @@ __all__ = [
     "evaluate",
     "measure_test",
     "train_as_trials",
+    "best_epoch_metrics",
     "learning_rate_at",
     "OPTIMIZERS",
     "DECAYS",
@@ -356,8 +357,14 @@ def measure_test(
         model.load_state_dict(result.state_dict or {})
         t = _tensors(data)
         cost, error = evaluate(model, data.task, t["x_test"], t["y_test"])
+    return best_epoch_metrics(result, cost, error, data.task)
+
+
+def best_epoch_metrics(result: TrainResult, cost: float, error: float, task: str) -> dict[str, float]:
+    """The test metrics of a run measured with its weights at its best epoch (cost,
+    error and, for a classifier, accuracy), with that epoch and its dev metrics."""
     out = {"test_cost": cost, "test_error": error, "best_epoch": float(result.best_epoch)}
-    if data.task != "regression":
+    if task != "regression":
         out["test_accuracy"] = 1.0 - error
     if result.best_epoch >= 0:
         at_best = result.curve[result.best_epoch]

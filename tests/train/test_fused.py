@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import re
@@ -289,6 +290,62 @@ def test_members_leave_at_their_own_epoch_and_the_rest_train_on(digits) -> None:
     assert [r.result.epochs_run for r in results] == [2, 3, 5]
     assert seen == {0: [0, 1], 1: [0, 1, 2], 2: [0, 1, 2, 3, 4]}
     _close(results[2].result.curve, train(long, digits).curve, len(digits.x_dev))
+
+
+def _tested_population() -> list[TrainConfig]:
+    """One mini-batch size: widths, depths and optimizers mixed, rates high enough that curves peak before their last epoch, one member
+    that stops early (patience), one a scheduler stops, one that diverges."""
+    return [
+        TrainConfig(epochs=8, hidden_units=32, learning_rate=0.05, seed=1),
+        TrainConfig(epochs=8, hidden_units=48, n_layers=3, learning_rate=0.03, seed=1),
+        TrainConfig(epochs=6, hidden_units=24, optimizer="momentum", learning_rate=0.8, seed=1),
+        TrainConfig(epochs=8, hidden_units=64, n_layers=1, learning_rate=0.3, patience=1, seed=1),
+        TrainConfig(epochs=8, hidden_units=32, learning_rate=0.02, seed=1),  # the scheduler stops it
+        TrainConfig(epochs=8, hidden_units=32, optimizer="momentum", learning_rate=1e3, seed=1),  # diverges
+    ]
+
+
+def _tested(configs: list[TrainConfig], data, **kwargs):  # type: ignore[no-untyped-def]
+    seen: dict[int, int] = {}
+
+    def should_stop(i: int) -> bool:
+        seen[i] = seen.get(i, 0) + 1
+        return i == 4 and seen[i] == 3
+
+    return train_population(configs, data, should_stop=should_stop, device="cpu", **{"test": True, **kwargs})
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_a_completed_member_is_tested_on_its_own_weights_at_its_best_epoch(digits, batch_norm: bool) -> None:  # type: ignore[no-untyped-def]
+    """The test split is measured with each completed member's parameters (and batch
+    norm's running statistics) as they were at its best dev error, not as they ended:
+    the same member, trained in the same population only up to that epoch, ends there
+    and gives exactly the same test numbers."""
+    configs = [dataclasses.replace(c, batch_norm=batch_norm) for c in _tested_population()]
+    assert all(len(b.members) > 1 for b in population_plan(configs, digits, device="cpu"))  # each among others
+    results = _tested(configs, digits)
+    assert results[4].result.epochs_run == 3 and results[4].test is None  # stopped: not tested
+    assert results[5].diverged is not None and results[5].test is None
+    assert results[3].result.stopped_early and results[3].test is not None  # early stopping completes
+    peaked = 0
+    for i in (0, 1, 2, 3):
+        r = results[i]
+        assert r.test is not None and all(math.isfinite(v) for v in r.test)
+        best = r.result.best_epoch
+        if best == r.result.epochs_run - 1:
+            continue
+        peaked += 1
+        again = _tested(
+            [dataclasses.replace(c, epochs=best + 1) if j == i else c for j, c in enumerate(configs)], digits
+        )
+        assert again[i].result.best_epoch == best and again[i].result.epochs_run == best + 1
+        assert again[i].test == r.test, i
+    assert peaked >= 2  # the premise: most members' last epoch is not their best
+    untested = _tested(configs, digits, test=False)
+    assert all(r.test is None for r in untested)  # only when asked
+    # and measuring members as they leave disturbs no other member's training (5 is NaN)
+    for r, un in zip(results[:5], untested[:5], strict=True):
+        assert [{**m, "seconds": 0} for m in r.result.curve] == [{**m, "seconds": 0} for m in un.result.curve]
 
 
 def test_dropout_is_equal_in_distribution(digits) -> None:  # type: ignore[no-untyped-def]

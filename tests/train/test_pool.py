@@ -46,7 +46,9 @@ def _run(configs: list[TrainConfig], data, pool: PopulationPool | None):  # type
     def should_stop(i: int) -> bool:
         return i == 3 and len(reports[3]) == 2
 
-    results = train_population(configs, data, report=report, should_stop=should_stop, device="cpu", pool=pool)
+    results = train_population(
+        configs, data, report=report, should_stop=should_stop, device="cpu", pool=pool, test=True
+    )
     return results, reports
 
 
@@ -63,11 +65,13 @@ def test_workers_give_every_member_the_curve_and_verdicts_it_gets_in_one_process
     for a, b in zip(alone, pooled, strict=True):
         assert a.diverged == b.diverged
         assert a.result.best_epoch == b.result.best_epoch
+        assert a.test == b.test  # measured in the worker on the member's best state
         assert [{k: v for k, v in m.items() if k != "seconds"} for m in a.result.curve] == [
             {k: v for k, v in m.items() if k != "seconds"} for m in b.result.curve
         ]
     assert pooled[4].diverged is not None  # lr 50 blew up and left
     assert len(pooled_reports[3]) == 2  # stopped by the scheduler after its second epoch
+    assert [r.test is not None for r in pooled] == [True, True, True, False, False, True]  # not 3 (stopped), 4
     assert len(pooled_reports[2]) == 3 and len(pooled_reports[0]) == 4  # each its own epochs
 
 
