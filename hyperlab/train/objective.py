@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hyperlab.analysis.curves import best_of
 from hyperlab.errors import InvalidArgumentError
 from hyperlab.train.data import Dataset
 from hyperlab.train.hparams import TrainConfig, check_engine, trains_alone_fused
@@ -82,10 +82,7 @@ def check_recipe(fixed: Mapping[str, Any] | None, metric: str, engine: str) -> N
 def best_value(curve: list[dict[str, float]], metric: str) -> float | None:
     """A trained run's value: its best finite ``metric`` over the epochs (the model early
     stopping would keep); None when there is none."""
-    values = [m[metric] for m in curve if metric in m and math.isfinite(m[metric])]
-    if not values:
-        return None
-    return max(values) if METRICS[metric] == "maximize" else min(values)
+    return best_of([m[metric] for m in curve if metric in m], METRICS[metric] == "maximize")
 
 
 @dataclass(frozen=True)
