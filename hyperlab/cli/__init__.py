@@ -145,7 +145,7 @@ def _report(job: Any, png: Path | None) -> None:
     )
     test = job.test_metrics()
     shown = ", ".join(f"{k} {v:.4g}" for k, v in test.items() if k.startswith("test_"))
-    console.print(f"\n[bold]test split[/] (measured once, on the best configuration): {shown}")
+    console.print(f"\n[bold]test split[/] (looked at once, for the best configuration): {shown}")
     measured_on = _measured_on(test, best)
     if measured_on:
         console.print("  " + measured_on)
