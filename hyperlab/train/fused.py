@@ -47,7 +47,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -1042,33 +1042,48 @@ def work(
     eval_rows: int,
 ) -> None:
     """A pool worker's job (see :mod:`hyperlab.train._pool`): train ``buckets``, one
-    epoch of each in turn, sending each epoch's numbers and waiting for the rows that
-    train on before that sub-population's next epoch. A verdict may bring new buckets
-    (with their members' configs), which join the job."""
+    epoch of each in turn, sending each epoch's numbers and waiting for the verdict on it
+    before that sub-population's next epoch. A verdict is carried out as soon as it is
+    read, and verdicts that came meanwhile are read before each epoch, so a member that
+    completed is tested (and its trial told) within about one epoch of another
+    sub-population, not a round of them. A verdict may bring new buckets (with their
+    members' configs), which join the job."""
     with torch.no_grad():
         dev = torch.device(device)
         t = _device_tensors(data, dev)
         subs = {i: _SubPopulation(b, configs, data, dev) for i, b in enumerate(buckets)}
         made = len(subs)
-        verdicts: dict[int, _Verdict] = {}
+        judged: set[int] = set()  # sub-populations whose last epoch's verdict is carried out
+
+        def carry_out(message: tuple[Any, ...]) -> None:
+            nonlocal made
+            _, j, verdict, new_configs, new_buckets = message
+            configs.update(new_configs)
+            for b in new_buckets:
+                subs[made] = _SubPopulation(b, configs, data, dev)
+                made += 1
+            verdict = _Verdict(*verdict)
+            tested = _follow(subs[j], verdict, t, eval_rows)
+            if tested is not None:
+                conn.send(("tested", *tested))
+            if verdict.keep:
+                judged.add(j)
+            else:
+                del subs[j]
+
         while subs:
             for i in list(subs):
+                while conn.poll():
+                    carry_out(conn.recv())
+                if i not in subs:
+                    continue
                 sub = subs[i]
                 if sub.epoch > 0:  # the verdict on its last epoch decides who trains on
-                    while i not in verdicts:
-                        _, j, verdict, new_configs, new_buckets = conn.recv()
-                        verdicts[j] = _Verdict(*verdict)
-                        configs.update(new_configs)
-                        for b in new_buckets:
-                            subs[made] = _SubPopulation(b, configs, data, dev)
-                            made += 1
-                    verdict = verdicts.pop(i)
-                    tested = _follow(sub, verdict, t, eval_rows)
-                    if tested is not None:
-                        conn.send(("tested", *tested))
-                    if not verdict.keep:
-                        del subs[i]
+                    while i not in judged and i in subs:
+                        carry_out(conn.recv())
+                    if i not in subs:
                         continue
+                    judged.discard(i)
                 epoch, *numbers = _epoch(sub, t, eval_rows)
                 conn.send(("epoch", i, epoch, [m.index for m in sub.members], *numbers))
     conn.send(("done",))
