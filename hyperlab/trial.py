@@ -77,7 +77,9 @@ class Trial:
         parent_id: the trial this one was branched from, if any.
         reason: why a trial was pruned, diverged or failed.
         retry_of: the failed trial whose params this one runs again (worker lost).
-        system_attrs: hyperlab's own notes on the trial (the rungs a scheduler recorded).
+        system_attrs: hyperlab's own notes on the trial (the rungs a scheduler recorded, the
+            worker that ran it, its test metrics where its runner measured them: see
+            TRIAL_TEST_ATTR; left out of the repr).
         heartbeat: when its worker last showed it was alive (seconds since the epoch).
     """
 
@@ -92,7 +94,7 @@ class Trial:
     parent_id: int | None = None
     reason: str | None = None
     retry_of: int | None = None
-    system_attrs: dict[str, Any] = field(default_factory=dict)
+    system_attrs: dict[str, Any] = field(default_factory=dict, repr=False)  # not shown: may hold test metrics
     heartbeat: float | None = None
     _study: Study | None = field(default=None, repr=False, compare=False)
     # The scheduler's verdict after the last report: None (go on), or the final state

@@ -175,6 +175,19 @@ def test_the_fused_runners_best_trial_is_tested_on_its_own_weights(tmp_path: Pat
     assert test["dev_error"] == best.value == errors[int(test["best_epoch"])] == min(errors.values())
     assert test["test_accuracy"] == 1 - test["test_error"] and 0 <= test["test_error"] < 0.5
     assert job(tmp_path, runner={"type": "fused", "device": "cpu"}).test_metrics() == test  # stored once
+    assert "test_" not in repr(best)  # a trial's test numbers are not shown with it
+
+    # A store that refuses the numbers: the trials are told all the same, and the best retrained.
+    def refused(*args: Any) -> None:
+        raise OSError("disk full")
+
+    (tmp_path / "refused").mkdir()
+    with monkeypatch.context() as m:
+        m.setattr(Study, "_add_system_attrs", refused)
+        failing = job(tmp_path / "refused", runner={"type": "fused", "device": "cpu", "population": 6})
+        failing.run()
+    assert [t.state.value for t in failing.study.trials] == ["complete"] * 6
+    assert failing.test_metrics()["weights"] == "retrained"
 
     (tmp_path / "lone").mkdir()
     lone = job(tmp_path / "lone")

@@ -293,13 +293,16 @@ class FusedRunner(Runner):
             """Tell member i's trial as soon as it leaves, so the sampler learns from it."""
             trial = members[i]
             beat.unwatch(trial.id)
+            if outcome.test is not None and trial._stop is None:  # it completed: tested on its own weights
+                try:
+                    tested = best_epoch_metrics(outcome.result, *outcome.test, data.task)
+                    study._add_system_attrs(trial, {TRIAL_TEST_ATTR: tested})
+                except Exception as e:  # the trial is told all the same (a best trial without them is retrained)
+                    logger.warning("Trial %d's test metrics could not be stored: %s: %s", trial.id, type(e).__name__, e)
             try:
                 if outcome.diverged is not None:
                     study.tell(trial, state=TrialState.DIVERGED, reason=outcome.diverged)
                 else:  # as for a trial the ordinary objective trained
-                    if outcome.test is not None and trial._stop is None:  # it completed: test on its own weights
-                        tested = best_epoch_metrics(outcome.result, *outcome.test, data.task)
-                        study._add_system_attrs(trial, {TRIAL_TEST_ATTR: tested})
                     tell_result(study, trial, best_value(outcome.result.curve, metric))
             except Exception as e:  # e.g. another tuner marked it lost meanwhile: the others train on
                 logger.warning("Trial %d could not be told: %s: %s", trial.id, type(e).__name__, e)

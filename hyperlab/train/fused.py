@@ -834,38 +834,43 @@ def train_population(
             max_memory = int(MEMORY_SHARE * available_memory(str(dev)))
         judge = _Judge(list(configs), data.task != "regression", report, should_stop, on_leave, test)
         intake = _Intake(more, capacity or len(configs), judge, data, dev, max_memory)
-        buckets = intake.place(0, judge.configs)
-        buckets += intake()  # places the first configs leave free
-        if pool is not None and pool.workers > 1 and dev.type == "cpu" and (len(buckets) > 1 or more is not None):
-            grow = None if more is None else intake.deal
-            shares = intake.deal([set() for _ in range(pool.workers)], buckets)
-            pool.run(
-                judge.configs,
-                data,
-                shares,
-                device=str(dev),
-                eval_rows=eval_rows,
-                judge=judge,
-                on_epoch=on_epoch,
-                grow=grow,
-            )
+        try:
+            buckets = intake.place(0, judge.configs)
+            buckets += intake()  # places the first configs leave free
+            if pool is not None and pool.workers > 1 and dev.type == "cpu" and (len(buckets) > 1 or more is not None):
+                grow = None if more is None else intake.deal
+                shares = intake.deal([set() for _ in range(pool.workers)], buckets)
+                pool.run(
+                    judge.configs,
+                    data,
+                    shares,
+                    device=str(dev),
+                    eval_rows=eval_rows,
+                    judge=judge,
+                    on_epoch=on_epoch,
+                    grow=grow,
+                )
+                return judge.results()
+            t = _device_tensors(data, dev)
+            subs = [_SubPopulation(b, judge.configs, data, dev) for b in buckets]
+            while subs:
+                for sub in list(subs):
+                    epoch, train_cost, train_error, dev_cost, dev_error, seconds = _epoch(sub, t, eval_rows)
+                    indices = [m.index for m in sub.members]
+                    verdict = judge(epoch, indices, train_cost, train_error, dev_cost, dev_error, seconds)
+                    tested = _follow(sub, verdict, t, eval_rows)
+                    if tested is not None:
+                        judge.tested(*tested)
+                    if not verdict.keep:
+                        subs.remove(sub)
+                if on_epoch is not None:
+                    on_epoch()
+                subs += [_SubPopulation(b, judge.configs, data, dev) for b in intake()]
             return judge.results()
-        t = _device_tensors(data, dev)
-        subs = [_SubPopulation(b, judge.configs, data, dev) for b in buckets]
-        while subs:
-            for sub in list(subs):
-                epoch, train_cost, train_error, dev_cost, dev_error, seconds = _epoch(sub, t, eval_rows)
-                indices = [m.index for m in sub.members]
-                verdict = judge(epoch, indices, train_cost, train_error, dev_cost, dev_error, seconds)
-                tested = _follow(sub, verdict, t, eval_rows)
-                if tested is not None:
-                    judge.tested(*tested)
-                if not verdict.keep:
-                    subs.remove(sub)
-            if on_epoch is not None:
-                on_epoch()
-            subs += [_SubPopulation(b, judge.configs, data, dev) for b in intake()]
-        return judge.results()
+
+        except BaseException:
+            judge.release()  # members that completed leave untested: their training is not lost
+            raise
 
 
 def train_alone(
@@ -962,7 +967,7 @@ class _Intake:
     def __call__(self) -> list[Bucket]:
         """Buckets of new members (none while fewer than ``self.at`` places are free)."""
         free = self.capacity - self.judge.active
-        if self.more is None or free < self.at or len(self.judge.done) == self.dry:
+        if self.more is None or free < self.at or self.judge.left == self.dry:
             return []
         configs = list(self.more(free))
         if len(configs) > free:
@@ -971,7 +976,7 @@ class _Intake:
             )
         # none to give: ask again only once another member has left (in a run's tail,
         # when the budget is spent, not after every epoch)
-        self.dry = len(self.judge.done) if not configs else -1
+        self.dry = self.judge.left if not configs else -1
         for c in configs:
             c.check()
         base = len(self.judge.configs)
@@ -1113,9 +1118,14 @@ class _Judge:
         self._stops: set[int] = set()  # members should_stop ended (a scheduler's stop: not tested)
 
     @property
+    def left(self) -> int:
+        """Members that have left (one that completed leaves once it is tested)."""
+        return len(self.done) - len(self.awaiting)
+
+    @property
     def active(self) -> int:
-        """Members that have not left (one that completed leaves once it is tested)."""
-        return len(self.configs) - len(self.done) + len(self.awaiting)
+        """Members that have not left."""
+        return len(self.configs) - self.left
 
     def add(self, configs: Sequence[TrainConfig]) -> None:
         """New members, numbered on from the last."""
@@ -1167,6 +1177,14 @@ class _Judge:
         measured on their best epoch's state: now they leave."""
         for index, c, e in zip(members, cost, error, strict=True):
             self.done[index].test = (c, e)
+            self.awaiting.discard(index)
+            if self.on_leave is not None:
+                self.on_leave(index, self.done[index])
+
+    def release(self) -> None:
+        """Let the members awaiting their test leave without it (the run is stopping: a
+        Ctrl-C, a dead worker): each completed its training, which is not lost."""
+        for index in sorted(self.awaiting):
             self.awaiting.discard(index)
             if self.on_leave is not None:
                 self.on_leave(index, self.done[index])

@@ -348,6 +348,22 @@ def test_a_completed_member_is_tested_on_its_own_weights_at_its_best_epoch(digit
         assert [{**m, "seconds": 0} for m in r.result.curve] == [{**m, "seconds": 0} for m in un.result.curve]
 
 
+def test_a_member_awaiting_its_test_leaves_untested_when_the_run_stops(digits, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A Ctrl-C (or a dead worker) while a member that completed is being tested: it
+    leaves all the same, without test numbers (its training is not lost); the members
+    still training do not."""
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_SubPopulation, "test_best", interrupted)
+    left: dict[int, fused_module.FusedResult] = {}
+    configs = [TrainConfig(epochs=1, hidden_units=16), TrainConfig(epochs=3, hidden_units=32)]
+    with pytest.raises(KeyboardInterrupt):
+        train_population(configs, digits, test=True, on_leave=left.__setitem__)
+    assert list(left) == [0] and left[0].test is None and left[0].result.epochs_run == 1
+
+
 def test_dropout_is_equal_in_distribution(digits) -> None:  # type: ignore[no-untyped-def]
     """Fused dropout masks come from the population's generator, not each member's own:
     the final dev error over seeds must agree in mean, not curve by curve."""
