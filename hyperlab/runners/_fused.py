@@ -243,8 +243,8 @@ class FusedRunner(Runner):
         deadline: float | None,
         population: int,
     ) -> None:
-        from hyperlab.study import interrupted
-        from hyperlab.train._pool import PoolStartError
+        from hyperlab.study import WORKER_LOST, interrupted
+        from hyperlab.train._pool import PoolStartError, WorkerDiedError
         from hyperlab.train.fused import FusedResult, train_population
         from hyperlab.train.hparams import TrainConfig
         from hyperlab.train.objective import best_value
@@ -334,7 +334,13 @@ class FusedRunner(Runner):
                     study.tell(trial, state=TrialState.FAILED, reason=interrupted(e))
             raise
         except Exception as e:
-            reason = "".join(traceback.format_exception(e)).rstrip()
+            # A worker that died (killed: out of memory, a signal) lost its trials, which
+            # are retried (up to ``retries``) as any lost worker's; an error is the trials'.
+            reason = (
+                f"{WORKER_LOST}: {e}"
+                if isinstance(e, WorkerDiedError)
+                else "".join(traceback.format_exception(e)).rstrip()
+            )
             running = [trial for trial in owned if not trial.state.is_finished]
             logger.warning(
                 "A fused population failed, with %d trials running: %s: %s", len(running), type(e).__name__, e

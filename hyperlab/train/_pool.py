@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from hyperlab.train.data import Dataset
     from hyperlab.train.hparams import TrainConfig
 
-__all__ = ["PopulationPool", "PoolError", "PoolStartError"]
+__all__ = ["PopulationPool", "PoolError", "PoolStartError", "WorkerDiedError"]
 
 
 class Judge(Protocol):
@@ -75,6 +75,11 @@ Grow = Callable[[list[set[int]]], list[list["Bucket"]]]
 
 class PoolError(HyperlabError, RuntimeError):
     """A worker of the pool failed or died; the message carries its traceback."""
+
+
+class WorkerDiedError(PoolError):
+    """A worker died mid-run (killed: the kernel's out-of-memory killer, a signal), not
+    on an error of its own: the population's trials were not at fault."""
 
 
 class PoolStartError(PoolError):
@@ -257,7 +262,7 @@ def _exchange(w: _Worker, message: tuple[Any, ...] | None) -> Any:
         w.conn.send(message)
         return None
     except (EOFError, OSError):
-        raise PoolError(_died(w)) from None
+        raise WorkerDiedError(_died(w)) from None
 
 
 def _died(w: _Worker, when: str = "") -> str:

@@ -245,3 +245,36 @@ def test_the_default_population_leaves_a_learning_sampler_rounds_to_learn_in(
     s = Study("tpe64", course_space(), storage="memory", sampler=TPESampler(), metric="dev_error", seed=0)
     FusedRunner(population=40, device="cpu", workers=1).run(s, factory, RunPolicy(max_trials=40))
     assert asked[0] == 40  # a population given is kept
+
+
+def test_a_killed_worker_loses_no_trial(tmp_path: Path) -> None:
+    """A worker killed mid-population (the out-of-memory killer, a signal): the trials
+    still training are failed as lost, retried within ``retries`` in the same run and
+    complete there; the ones told before keep their results."""
+    import multiprocessing
+    import os
+    import signal
+
+    from hyperlab.study import WORKER_LOST
+
+    study = Study("killed", course_space(), storage=f"sqlite:///{tmp_path / 'k.db'}", metric="dev_error", seed=2)
+    factory = ObjectiveFactory("sklearn:digits", {"epochs": 4, "seed": 2}, metric="dev_error", seed=2)
+    runner = FusedRunner(population=6, device="cpu", workers=2, refill=False)
+    killed: list[int] = []
+
+    def kill_once(s: Study) -> None:
+        workers = [p for p in multiprocessing.active_children() if p.name == "hyperlab-fused"]
+        if not killed and workers and any(len(t.curve) >= 2 for t in s.trials):
+            assert workers[0].pid is not None
+            os.kill(workers[0].pid, signal.SIGKILL)
+            killed.append(workers[0].pid)
+
+    runner.run(study, factory, RunPolicy(max_trials=6, retries=1), on_poll=kill_once)
+    assert killed
+    trials = study.trials
+    lost = [t for t in trials if t.state is TrialState.FAILED]
+    assert lost and all((t.reason or "").startswith(f"{WORKER_LOST}: A fused-training worker") for t in lost)
+    retries = {t.retry_of: t for t in trials if t.retry_of is not None}
+    assert sorted(retries) == sorted(t.id for t in lost)  # each lost trial ran again, with its params
+    assert all(r.state is TrialState.COMPLETE and r.params == study.trial(r.retry_of).params for r in retries.values())
+    assert sum(t.state is TrialState.COMPLETE for t in trials) == 6
