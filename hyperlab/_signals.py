@@ -57,6 +57,12 @@ def start_holding_sigint() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
         yield
         return
+    # The first spawned process launches multiprocessing's resource tracker, and that
+    # launch unblocks SIGINT in this thread when it is done: the worker started next
+    # would begin unheld. So the tracker is up before SIGINT is blocked.
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
     caught: list[int] = []
     previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})

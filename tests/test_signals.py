@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import threading
+from pathlib import Path
 
 from hyperlab._signals import release_sigint, start_holding_sigint
 from tests.helpers import PYTHON, python_env
@@ -86,3 +87,29 @@ def test_a_ctrl_c_while_workers_start_is_held_in_a_process_of_one_thread() -> No
     )
     done = subprocess.run([PYTHON, "-c", script], env=python_env(), capture_output=True, text=True, timeout=60)
     assert done.stdout.split("\n")[:2] == ["held", "arrived on leaving"], done.stderr
+
+
+def test_the_first_worker_a_process_starts_is_held_too(tmp_path: Path) -> None:
+    # The first spawn of a process launches multiprocessing's resource tracker, which
+    # unblocks SIGINT in the launching thread when it is done: the worker then started
+    # with it unblocked, and a Ctrl-C while it imported killed it with a traceback.
+    script = (
+        "import multiprocessing as mp, signal\n"
+        "from hyperlab._signals import start_holding_sigint\n"
+        "def blocked(conn):\n"
+        "    conn.send(signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []))\n"
+        "if __name__ == '__main__':\n"
+        "    ctx = mp.get_context('spawn')\n"
+        "    mine, theirs = ctx.Pipe()\n"
+        "    p = ctx.Process(target=blocked, args=(theirs,))\n"
+        "    with start_holding_sigint():\n"
+        "        p.start()\n"
+        "        print('still held here' if signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []) else 'unheld')\n"
+        "    print('held in the worker' if mine.recv() else 'not held in the worker')\n"
+        "    p.join()\n"
+    )
+    (tmp_path / "first.py").write_text(script)
+    done = subprocess.run(
+        [PYTHON, str(tmp_path / "first.py")], env=python_env(), capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.split("\n")[:2] == ["still held here", "held in the worker"], done.stdout + done.stderr
