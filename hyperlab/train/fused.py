@@ -916,33 +916,21 @@ def _alone(
     should_stop: Callable[[], bool] | None = None,
     test: bool = False,
 ) -> FusedResult:
-    """One config as a population of one on the CPU: what :func:`train_population`
-    does with one config and no pool, but a divergence raises :class:`Diverged`."""
-    config.check()
-    with torch.no_grad():
-        cpu = torch.device("cpu")
-        t = _device_tensors(data, cpu)
-        # one member cannot be split, and train has no budget to refuse it by
-        (bucket,) = population_plan([config], data, device="cpu", max_memory=sys.maxsize)
-        sub = _SubPopulation(bucket, [config], data, cpu)
-        judge = _Judge(
-            [config],
-            data.task != "regression",
-            None if report is None else lambda i, epoch, metrics: report(epoch, metrics),
-            None if should_stop is None else lambda i: should_stop(),
-            test=test,
-        )
-        while True:
-            epoch, train_cost, train_error, dev_cost, dev_error, seconds = _epoch(sub, t, EVAL_ROWS)
-            verdict = judge(epoch, [0], train_cost, train_error, dev_cost, dev_error, seconds)
-            tested = _follow(sub, verdict, t, EVAL_ROWS)
-            if tested is not None:
-                judge.tested(*tested)
-            outcome = judge.done.get(0)
-            if outcome is not None and outcome.diverged is not None:
-                raise Diverged(outcome.diverged)
-            if not verdict.keep:
-                return judge.done[0]
+    """One config as a population of one on the CPU (:func:`train_population`), but a
+    divergence raises :class:`Diverged`."""
+    # one member cannot be split, and train has no budget to refuse it by
+    (outcome,) = train_population(
+        [config],
+        data,
+        report=None if report is None else lambda i, epoch, metrics: report(epoch, metrics),
+        should_stop=None if should_stop is None else lambda i: should_stop(),
+        device="cpu",
+        max_memory=sys.maxsize,
+        test=test,
+    )
+    if outcome.diverged is not None:
+        raise Diverged(outcome.diverged)
+    return outcome
 
 
 class _Intake:
@@ -1094,6 +1082,9 @@ def work(
     conn.send(("done",))
 
 
+COMPLETED, STOPPED = "completed", "stopped"  # how a member that did not diverge ends (_Judge._ends)
+
+
 class _Judge:
     """Every member's books, kept where the scheduler and the reports are: after each
     epoch of a sub-population, record and report each member's metrics (as ``train``
@@ -1115,7 +1106,6 @@ class _Judge:
         self.test = test
         self.done: dict[int, FusedResult] = {}
         self.awaiting: set[int] = set()  # members that completed, until they are tested
-        self._stops: set[int] = set()  # members should_stop ended (a scheduler's stop: not tested)
 
     @property
     def left(self) -> int:
@@ -1160,12 +1150,12 @@ class _Judge:
             diverged = book.divergence(epoch, metrics)
             if diverged is None and book.improved(epoch, metrics) and self.test:
                 verdict.best.append(row)
-            trains_on = diverged is None and self._trains_on(index, epoch)
-            if trains_on:
+            ends = diverged or self._ends(index, epoch)
+            if ends is None:
                 verdict.keep.append(row)
                 continue
             self.done[index] = FusedResult(book.result, diverged)
-            if self.test and diverged is None and book.result.best_epoch >= 0 and index not in self._stops:
+            if self.test and ends == COMPLETED and book.result.best_epoch >= 0:
                 verdict.test.append(row)  # it leaves once tested (see tested)
                 self.awaiting.add(index)
             elif self.on_leave is not None:
@@ -1189,13 +1179,14 @@ class _Judge:
             if self.on_leave is not None:
                 self.on_leave(index, self.done[index])
 
-    def _trains_on(self, index: int, epoch: int) -> bool:
+    def _ends(self, index: int, epoch: int) -> str | None:
+        """Whether member ``index`` ends after this epoch: None (it trains on),
+        :data:`COMPLETED` (its epochs, or early stopping) or :data:`STOPPED` (``should_stop``: a scheduler)."""
         if self.books[index].patience_spent():
-            return False
+            return COMPLETED
         if self.should_stop is not None and self.should_stop(index):
-            self._stops.add(index)
-            return False
-        return epoch + 1 < self.configs[index].epochs
+            return STOPPED
+        return None if epoch + 1 < self.configs[index].epochs else COMPLETED
 
     def results(self) -> list[FusedResult]:
         return [self.done[i] for i in range(len(self.configs))]
