@@ -81,7 +81,6 @@ def measure(kind: str, source: str, params: list[dict[str, Any]], device: str, w
     from hyperlab.train import Diverged, TrainConfig, load_dataset, train
     from hyperlab.train._plan import wasted_share
     from hyperlab.train.fused import PopulationPool, population_plan, train_population
-    from hyperlab.train.hparams import layer_widths
 
     cores = os.cpu_count() or 1
     torch.set_num_threads(cores)
@@ -121,12 +120,7 @@ def measure(kind: str, source: str, params: list[dict[str, Any]], device: str, w
     seconds = time.perf_counter() - t0
     if pool is not None:
         pool.close()
-    m, n_dev = len(data.x_train), len(data.x_dev)
-    flops = 0.0
-    for c, e in zip(configs, epochs, strict=True):
-        dims = [data.n_features, *layer_widths(c.n_layers, c.hidden_units), data.n_outputs]
-        macs = sum(a * b for a, b in itertools.pairwise(dims))
-        flops += e * macs * (FLOP_PER_MAC_TRAIN * m + FLOP_PER_MAC_EVAL * n_dev)
+    flops = train_flops(configs, epochs, data)
     buckets = population_plan(configs, data, device=device)
     ceiling = bmm_seconds(buckets, configs, data, epochs, device) if kind == "fused" else 0.0
     queue.put(
@@ -184,22 +178,100 @@ def _count(seen: list[int], epoch: int, metrics: dict[str, float]) -> None:
     seen.append(epoch)
 
 
-def matmul_bound(device: str) -> float:
+def matmul_bound(device: str, rounds: int = 5) -> float:
+    """FLOP/s of one large plain matrix product: the best of ``rounds`` timed rounds.
+    The first round after start-up runs up to a quarter slower (threads waking, the
+    clock rising), so a single round understates the bound."""
     import torch
 
     n = 4096 if device.startswith("cuda") else 2048
     a = torch.randn(n, n, device=device)
     b = torch.randn(n, n, device=device)
     a @ b
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
     reps = 20 if device.startswith("cuda") else 5
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    return reps * 2 * n**3 / (time.perf_counter() - t0)
+    best = 0.0
+    for _ in range(rounds):
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            a @ b
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        best = max(best, reps * 2 * n**3 / (time.perf_counter() - t0))
+    return best
+
+
+def train_flops(configs: Any, epochs: list[int], data: Any) -> float:
+    """Useful FLOPs (no padding) of training ``configs`` for ``epochs`` epochs each,
+    with a dev evaluation after each epoch."""
+    from hyperlab.train.hparams import layer_widths
+
+    m, n_dev = len(data.x_train), len(data.x_dev)
+    flops = 0.0
+    for c, e in zip(configs, epochs, strict=True):
+        dims = [data.n_features, *layer_widths(c.n_layers, c.hidden_units), data.n_outputs]
+        macs = sum(a * b for a, b in itertools.pairwise(dims))
+        flops += e * macs * (FLOP_PER_MAC_TRAIN * m + FLOP_PER_MAC_EVAL * n_dev)
+    return flops
+
+
+def breakdown(source: str, params: list[dict[str, Any]], queue: Any) -> None:
+    """In a fresh process on one thread: each bucket of ``params`` trained fused, then
+    its configs one after another with the ordinary trainer; per bucket the seconds of
+    both and the fused run's share of the one-thread matmul bound."""
+    import torch
+
+    from hyperlab.train import Diverged, TrainConfig, load_dataset, train
+    from hyperlab.train.fused import population_plan, train_population
+
+    torch.set_num_threads(1)
+    bound = matmul_bound("cpu")
+    data = load_dataset(source)
+    configs = [TrainConfig.from_params(p) for p in params]
+    warm = [TrainConfig(epochs=1, hidden_units=16), TrainConfig(epochs=1, hidden_units=16, batch_size=32)]
+    train_population(warm, data, device="cpu")
+    train(TrainConfig(epochs=1, hidden_units=16), data)
+    rows = []
+    for b in population_plan(configs, data, device="cpu"):
+        group = [configs[i] for i in b.members]
+        t0 = time.perf_counter()
+        results = train_population(group, data, device="cpu")
+        fused = time.perf_counter() - t0
+        epochs = [r.result.epochs_run for r in results]
+        t0 = time.perf_counter()
+        for c in group:
+            with contextlib.suppress(Diverged):
+                train(c, data)
+        seq = time.perf_counter() - t0
+        rows.append((b.batch_size, list(b.widths), len(group), fused, seq, train_flops(group, epochs, data)))
+    queue.put({"bound": bound, "rows": rows})
+
+
+def breakdown_table(args: argparse.Namespace) -> None:
+    """``--buckets``: where the fused run's time goes, bucket by bucket, on one thread."""
+    ctx = mp.get_context("spawn")
+    for source in args.datasets:
+        for space in args.spaces:
+            for k in args.ks:
+                queue = ctx.Queue()
+                proc = ctx.Process(target=breakdown, args=(source, draw(space, k, args.epochs), queue))
+                proc.start()
+                out = queue.get()
+                proc.join()
+                bound = out["bound"]
+                print(f"\n{source}, {space}, K = {k}, {args.epochs} epochs; one thread, one large matmul: "
+                      f"{bound / 1e9:.1f} GFLOP/s")  # fmt: skip
+                print(f"{'batch':>5} {'members':>7} {'widths':>22} {'fused ms':>9} {'ordinary ms':>11} "
+                      f"{'speedup':>8} {'of bound':>8}")  # fmt: skip
+                for batch, widths, n, fused, seq, flops in out["rows"]:
+                    print(f"{batch:5d} {n:7d} {widths!s:>22} {fused * 1e3:9.1f} {seq * 1e3:11.1f} "
+                          f"{seq / fused:7.2f}x {flops / fused / bound:7.1%}")  # fmt: skip
+                fused = sum(r[3] for r in out["rows"])
+                seq = sum(r[4] for r in out["rows"])
+                at_bound = sum(r[5] for r in out["rows"]) / bound
+                print(f"{'all':>5} {k:7d} {'':>22} {fused * 1e3:9.1f} {seq * 1e3:11.1f} {seq / fused:7.2f}x "
+                      f"{at_bound / fused:7.1%}")  # fmt: skip
 
 
 def run_child(kind: str, source: str, params: list[dict[str, Any]], device: str, workers: int) -> dict[str, Any]:
@@ -335,6 +407,9 @@ def main() -> int:
     )
     parser.add_argument("--seq-max", type=int, default=0, help="time the ordinary trainer on only the first N configs")
     parser.add_argument("--study", action="store_true", help="the whole-study comparison instead")
+    parser.add_argument(
+        "--buckets", action="store_true", help="per bucket, on one thread: fused vs ordinary (CPU), instead"
+    )
     parser.add_argument("--trials", type=int, default=256)
     parser.add_argument(
         "--population", type=int, default=None, help="fused population (default: the runner's, see auto_population)"
@@ -351,6 +426,8 @@ def main() -> int:
         if args.epochs == 2:
             args.epochs = 30
         whole_study(args)
+    elif args.buckets:
+        breakdown_table(args)
     else:
         population_table(args)
     return 0
