@@ -87,15 +87,16 @@ def _padded_flops(n_in: int, padded: Sequence[int], depth: int, n_out: int) -> f
     return _flops(n_in, padded[:depth], n_out)
 
 
-def member_bytes(n_in: int, widths: Sequence[int], n_out: int, batch: int, eval_rows: int) -> int:
+def member_bytes(n_in: int, widths: Sequence[int], n_out: int, batch: int, eval_rows: int, *, test: bool = True) -> int:
     """Memory one member takes in a population: parameters with their gradient, two
-    optimizer moments, the step's direction (the grouped update's buffer), the copy kept
-    at the best epoch (to measure the test split on) and the live copy kept while that
-    is measured, and the activations of a step and of an evaluation chunk."""
+    optimizer moments, the step's direction (the grouped update's buffer), with ``test``
+    the copy kept at the best epoch (to measure the test split on) and the live copy kept
+    while that is measured, and the activations of a step and of an evaluation chunk."""
     dims = [n_in, *widths, n_out]
     params = sum(a * b + 2 * b for a, b in itertools.pairwise(dims))
     acts = sum(dims[1:])
-    return 4 * (7 * params + 6 * batch * acts + 2 * eval_rows * max(dims))
+    copies = 7 if test else 5
+    return 4 * (copies * params + 6 * batch * acts + 2 * eval_rows * max(dims))
 
 
 def plan(
@@ -107,8 +108,10 @@ def plan(
     device: str = "cpu",
     max_memory: int | None = None,
     eval_rows: int = 1024,
+    test: bool = True,
 ) -> list[Bucket]:
-    """The buckets the population trains in, each within ``max_memory`` bytes."""
+    """The buckets the population trains in, each within ``max_memory`` bytes (counting
+    the copies that measuring the ``test`` split needs, see :func:`member_bytes`)."""
     overhead = STEP_OVERHEAD_FLOPS["cuda" if device.startswith("cuda") else "cpu"]
     groups: dict[tuple[int, str, bool, int | None], list[int]] = {}
     for i, c in enumerate(configs):
@@ -143,7 +146,7 @@ def plan(
             for i in chunk:
                 padded = _cover(padded, widths[i])
             last = max((_align(widths[i][-1]) for i in chunk if widths[i]), default=0)
-            size = member_bytes(n_in, padded, n_out, key[0], eval_rows)
+            size = member_bytes(n_in, padded, n_out, key[0], eval_rows, test=test)
             per_chunk = len(chunk) if max_memory is None else max(1, max_memory // size)
             if max_memory is not None and size > max_memory:
                 raise InvalidArgumentError(

@@ -132,13 +132,20 @@ def resolve_device(device: str) -> str:
 
 
 def population_plan(
-    configs: Sequence[TrainConfig], data: Dataset, *, device: str = "cpu", max_memory: int | None = None
+    configs: Sequence[TrainConfig],
+    data: Dataset,
+    *,
+    device: str = "cpu",
+    max_memory: int | None = None,
+    test: bool = True,
 ) -> list[Bucket]:
-    """The sub-populations ``configs`` would train in (see :mod:`hyperlab.train._plan`)."""
+    """The sub-populations ``configs`` would train in (see :mod:`hyperlab.train._plan`),
+    with or without the memory that measuring the ``test`` split takes."""
     device = resolve_device(device)
     if max_memory is None:
         max_memory = int(MEMORY_SHARE * available_memory(device))
-    return plan(configs, data.n_features, data.n_outputs, len(data.x_train), device=device, max_memory=max_memory)
+    n_rows = len(data.x_train)
+    return plan(configs, data.n_features, data.n_outputs, n_rows, device=device, max_memory=max_memory, test=test)
 
 
 class _Member:
@@ -980,7 +987,9 @@ class _Intake:
         d = self.data
         buckets = [
             dataclasses.replace(b, members=tuple(base + i for i in b.members))
-            for b in population_plan(configs, d, device=str(self.device), max_memory=self.max_memory)
+            for b in population_plan(
+                configs, d, device=str(self.device), max_memory=self.max_memory, test=self.judge.test
+            )
         ]
         for b in buckets:
             cost = epoch_cost(b, self.judge.configs, d.n_features, d.n_outputs, len(d.x_train))

@@ -15,8 +15,8 @@ from torch import nn
 from hyperlab.errors import InvalidArgumentError
 from hyperlab.train import TrainConfig, load_dataset, train
 from hyperlab.train import fused as fused_module
-from hyperlab.train._plan import parse_memory, plan, wasted_share
-from hyperlab.train.fused import _SubPopulation, _Tape, population_plan, train_population
+from hyperlab.train._plan import member_bytes, parse_memory, plan, wasted_share
+from hyperlab.train.fused import EVAL_ROWS, _SubPopulation, _Tape, population_plan, train_population
 from hyperlab.train.trainer import _FAST_ADAM, build_model
 
 # Float32 tolerance: the fused model sums the same products in another order (batched
@@ -403,6 +403,35 @@ def test_memory_budget_splits_a_bucket_into_chunks(digits) -> None:  # type: ign
     assert len(chunks) > 1 and sorted(i for b in chunks for i in b.members) == list(range(6))
     with pytest.raises(InvalidArgumentError, match=re.escape("The 'max_memory' setting (1,000 bytes) is too small")):
         population_plan(configs, digits, device="cpu", max_memory=1000)
+
+
+def test_the_memory_budget_counts_the_test_copies_only_when_testing(digits) -> None:  # type: ignore[no-untyped-def]
+    # wide and deep, so that the parameters' copies are most of a member's memory
+    configs = [TrainConfig(hidden_units=512, n_layers=4, seed=s) for s in range(8)]
+    widths, batch = [512] * 4, configs[0].batch_size
+    tested = member_bytes(digits.n_features, widths, digits.n_outputs, batch, EVAL_ROWS)
+    untested = member_bytes(digits.n_features, widths, digits.n_outputs, batch, EVAL_ROWS, test=False)
+    dims = [digits.n_features, *widths, digits.n_outputs]
+    params = sum(a * b + 2 * b for a, b in itertools.pairwise(dims))
+    assert tested - untested == 4 * 2 * params  # the best-epoch copy and the live one kept while testing
+    budget = 4 * tested + 1
+    assert [len(b.members) for b in population_plan(configs, digits, device="cpu", max_memory=budget)] == [4, 4]
+    untested_chunks = population_plan(configs, digits, device="cpu", max_memory=budget, test=False)
+    assert [len(b.members) for b in untested_chunks] == [5, 3]  # budget // untested: 5
+
+
+@pytest.mark.parametrize("test", [True, False])
+def test_a_population_plans_its_memory_for_the_test_only_when_testing(digits, monkeypatch, test: bool) -> None:  # type: ignore[no-untyped-def]
+    asked: list[bool] = []
+    real = fused_module.population_plan
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        asked.append(kwargs["test"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fused_module, "population_plan", spy)
+    train_population([TrainConfig(hidden_units=16, epochs=1)], digits, device="cpu", test=test)
+    assert asked == [test]
 
 
 @pytest.mark.parametrize(
