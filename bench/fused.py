@@ -57,6 +57,27 @@ def draw(space_name: str, k: int, epochs: int, seed: int = 0) -> list[dict[str, 
     return [{**space.from_unit(rng.random(len(space)).tolist()), "epochs": epochs, "seed": 0} for _ in range(k)]
 
 
+def warm_up(data: Any, device: str, pool: Any = None) -> None:
+    """One short run of each trainer (and of the pool's workers), before any clock starts."""
+    from hyperlab.train import TrainConfig, train
+    from hyperlab.train.fused import train_population
+
+    warm = [TrainConfig(epochs=1, hidden_units=16), TrainConfig(epochs=1, hidden_units=16, batch_size=32)]
+    train_population(warm, data, device=device, pool=pool)  # warm up both paths
+    train(TrainConfig(epochs=1, hidden_units=16), data)
+
+
+def in_fresh_process(target: Any, *args: Any) -> Any:
+    """What ``target(*args, queue)`` puts on its queue, run in a fresh (spawned) process."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=target, args=(*args, queue))
+    proc.start()
+    out = queue.get()
+    proc.join()
+    return out
+
+
 def _rss_bytes(pid: int | str = "self") -> int:
     with open(f"/proc/{pid}/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -89,9 +110,7 @@ def measure(kind: str, source: str, params: list[dict[str, Any]], device: str, w
     # The fused runner keeps its worker processes for a whole study: they are started
     # (and warmed up) before the clock starts, as the imports are.
     pool = PopulationPool(workers, threads=cores) if workers > 1 and device == "cpu" else None
-    warm = [TrainConfig(epochs=1, hidden_units=16), TrainConfig(epochs=1, hidden_units=16, batch_size=32)]
-    train_population(warm, data, device=device, pool=pool)  # warm up both paths
-    train(TrainConfig(epochs=1, hidden_units=16), data)
+    warm_up(data, device, pool)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -229,9 +248,7 @@ def breakdown(source: str, params: list[dict[str, Any]], queue: Any) -> None:
     bound = matmul_bound("cpu")
     data = load_dataset(source)
     configs = [TrainConfig.from_params(p) for p in params]
-    warm = [TrainConfig(epochs=1, hidden_units=16), TrainConfig(epochs=1, hidden_units=16, batch_size=32)]
-    train_population(warm, data, device="cpu")
-    train(TrainConfig(epochs=1, hidden_units=16), data)
+    warm_up(data, "cpu")
     rows = []
     for b in population_plan(configs, data, device="cpu"):
         group = [configs[i] for i in b.members]
@@ -250,15 +267,10 @@ def breakdown(source: str, params: list[dict[str, Any]], queue: Any) -> None:
 
 def breakdown_table(args: argparse.Namespace) -> None:
     """``--buckets``: where the fused run's time goes, bucket by bucket, on one thread."""
-    ctx = mp.get_context("spawn")
     for source in args.datasets:
         for space in args.spaces:
             for k in args.ks:
-                queue = ctx.Queue()
-                proc = ctx.Process(target=breakdown, args=(source, draw(space, k, args.epochs), queue))
-                proc.start()
-                out = queue.get()
-                proc.join()
+                out = in_fresh_process(breakdown, source, draw(space, k, args.epochs))
                 bound = out["bound"]
                 print(f"\n{source}, {space}, K = {k}, {args.epochs} epochs; one thread, one large matmul: "
                       f"{bound / 1e9:.1f} GFLOP/s")  # fmt: skip
@@ -272,16 +284,6 @@ def breakdown_table(args: argparse.Namespace) -> None:
                 at_bound = sum(r[5] for r in out["rows"]) / bound
                 print(f"{'all':>5} {k:7d} {'':>22} {fused * 1e3:9.1f} {seq * 1e3:11.1f} {seq / fused:7.2f}x "
                       f"{at_bound / fused:7.1%}")  # fmt: skip
-
-
-def run_child(kind: str, source: str, params: list[dict[str, Any]], device: str, workers: int) -> dict[str, Any]:
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=measure, args=(kind, source, params, device, workers, queue))
-    proc.start()
-    out = queue.get()
-    proc.join()
-    return out  # type: ignore[no-any-return]
 
 
 def population_table(args: argparse.Namespace) -> None:
@@ -309,9 +311,9 @@ def population_table(args: argparse.Namespace) -> None:
         for space in args.spaces:
             for k in args.ks:
                 params = draw(space, k, args.epochs)
-                fused = run_child("fused", source, params, device, args.workers)
+                fused = in_fresh_process(measure, "fused", source, params, device, args.workers)
                 seq_params = params[: args.seq_max] if args.seq_max else params
-                seq = run_child("seq", source, seq_params, device, 1)
+                seq = in_fresh_process(measure, "seq", source, seq_params, device, 1)
                 f_rate = fused["trial_epochs"] / fused["seconds"]
                 s_rate = seq["trial_epochs"] / seq["seconds"]
                 gflops = fused["flops"] / fused["seconds"] / 1e9

@@ -13,7 +13,7 @@ from hyperlab.analysis.retest import RETEST_PREFIX
 from hyperlab.config import FusedSpec, StudyConfig
 from hyperlab.runners import Runner, RunPolicy
 from hyperlab.study import Objective, Study
-from hyperlab.trial import Trial, TrialState
+from hyperlab.trial import TRIAL_TEST_ATTR, Trial, TrialState
 
 __all__ = ["TuneJob", "objective_from_config"]
 
@@ -206,8 +206,6 @@ class TuneJob:
         measured on the trial's own weights at its best epoch (the fused runner does),
         else measured once on the best configuration retrained the way its trials
         trained (``weights``: ``trial`` or ``retrained``)."""
-        from hyperlab.trial import TRIAL_TEST_ATTR
-
         best = self.best_trial()
         stored = self.study.attrs.get(TEST_ATTR)
         if stored and stored.get("trial") == best.id:

@@ -20,7 +20,7 @@ from hyperlab.runners._base import (
     wait_for_others,
     work_left,
 )
-from hyperlab.trial import Trial, TrialState
+from hyperlab.trial import TRIAL_TEST_ATTR, Trial, TrialState
 
 if TYPE_CHECKING:
     from hyperlab.study import Study
@@ -249,7 +249,6 @@ class FusedRunner(Runner):
         from hyperlab.train.hparams import TrainConfig
         from hyperlab.train.objective import best_value
         from hyperlab.train.trainer import best_epoch_metrics
-        from hyperlab.trial import TRIAL_TEST_ATTR
 
         data, fixed, metric = recipe
         members: list[Trial] = []  # member i of the population is trial members[i]

@@ -87,7 +87,9 @@ def _padded_flops(n_in: int, padded: Sequence[int], depth: int, n_out: int) -> f
     return _flops(n_in, padded[:depth], n_out)
 
 
-def member_bytes(n_in: int, widths: Sequence[int], n_out: int, batch: int, eval_rows: int, *, test: bool = True) -> int:
+def member_bytes(
+    n_in: int, widths: Sequence[int], n_out: int, batch: int, eval_rows: int, *, test: bool = False
+) -> int:
     """Memory one member takes in a population: parameters with their gradient, two
     optimizer moments, the step's direction (the grouped update's buffer), with ``test``
     the copy kept at the best epoch (to measure the test split on) and the live copy kept
@@ -108,7 +110,7 @@ def plan(
     device: str = "cpu",
     max_memory: int | None = None,
     eval_rows: int = 1024,
-    test: bool = True,
+    test: bool = False,
 ) -> list[Bucket]:
     """The buckets the population trains in, each within ``max_memory`` bytes (counting
     the copies that measuring the ``test`` split needs, see :func:`member_bytes`)."""

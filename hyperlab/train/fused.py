@@ -137,10 +137,11 @@ def population_plan(
     *,
     device: str = "cpu",
     max_memory: int | None = None,
-    test: bool = True,
+    test: bool = False,
 ) -> list[Bucket]:
-    """The sub-populations ``configs`` would train in (see :mod:`hyperlab.train._plan`),
-    with or without the memory that measuring the ``test`` split takes."""
+    """The sub-populations ``train_population(configs, data, test=test)`` trains in (see
+    :mod:`hyperlab.train._plan`): with ``test``, the memory measuring the test split
+    takes is counted."""
     device = resolve_device(device)
     if max_memory is None:
         max_memory = int(MEMORY_SHARE * available_memory(device))

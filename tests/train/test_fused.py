@@ -409,14 +409,15 @@ def test_the_memory_budget_counts_the_test_copies_only_when_testing(digits) -> N
     # wide and deep, so that the parameters' copies are most of a member's memory
     configs = [TrainConfig(hidden_units=512, n_layers=4, seed=s) for s in range(8)]
     widths, batch = [512] * 4, configs[0].batch_size
-    tested = member_bytes(digits.n_features, widths, digits.n_outputs, batch, EVAL_ROWS)
-    untested = member_bytes(digits.n_features, widths, digits.n_outputs, batch, EVAL_ROWS, test=False)
+    tested = member_bytes(digits.n_features, widths, digits.n_outputs, batch, EVAL_ROWS, test=True)
+    untested = member_bytes(digits.n_features, widths, digits.n_outputs, batch, EVAL_ROWS)
     dims = [digits.n_features, *widths, digits.n_outputs]
     params = sum(a * b + 2 * b for a, b in itertools.pairwise(dims))
     assert tested - untested == 4 * 2 * params  # the best-epoch copy and the live one kept while testing
     budget = 4 * tested + 1
-    assert [len(b.members) for b in population_plan(configs, digits, device="cpu", max_memory=budget)] == [4, 4]
-    untested_chunks = population_plan(configs, digits, device="cpu", max_memory=budget, test=False)
+    tested_chunks = population_plan(configs, digits, device="cpu", max_memory=budget, test=True)
+    assert [len(b.members) for b in tested_chunks] == [4, 4]
+    untested_chunks = population_plan(configs, digits, device="cpu", max_memory=budget)  # as train_population
     assert [len(b.members) for b in untested_chunks] == [5, 3]  # budget // untested: 5
 
 
