@@ -19,8 +19,12 @@ FLOP/s of one large plain matrix product on the same device (the physical bound)
 share of the fused FLOPs spent on padding, and the *bmm ceiling*: the trial-epochs per
 second the fused run would reach if a step cost nothing but its batched matrix products
 (forward, and the two of the backward pass, at the population's own shapes, timed on
-random data). The ceiling shows how far below the large-matmul bound small products
-run, and how much of the rest is per-step overhead.
+random data), and that over the ordinary trainer's rate: the most any cut of the step's
+other work (elementwise passes, the loss, the optimizer, Python) could bring. The
+ceiling shows how far below the large-matmul bound small products run, and how much of
+the rest is per-step overhead. ``at bound``: the speedup a fused run would have if it
+ran the population's useful FLOPs at the large-matmul bound (no padding, no overhead,
+every product as fast as the largest): what no trainer on this machine can pass.
 
 ``--study``: the whole study, 256 trials x 30 epochs of the course space on MNIST-1D
 with ``runner: fused`` + ASHA (and TPE) vs Optuna TPE sequential with the same budget.
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import functools
 import itertools
 import multiprocessing as mp
@@ -42,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 FLOP_PER_MAC_TRAIN = 6  # forward 2, backward 4 (input and weight gradients)
+FLOP_PER_MAC_FIRST = 4  # the first layer's: no trainer needs the gradient of the data
 FLOP_PER_MAC_EVAL = 2
 
 
@@ -157,8 +163,8 @@ def measure(kind: str, source: str, params: list[dict[str, Any]], device: str, w
 
 def bmm_seconds(buckets: Any, configs: Any, data: Any, epochs: list[int], device: str) -> float:
     """Seconds the population's batched matrix products alone take: per bucket and per
-    layer, the forward product and the backward pass's two, for the members that have
-    the layer, times the steps each bucket trains."""
+    layer, the forward product and the backward pass's two (one for the first layer), for
+    the members that have the layer, times the steps each bucket trains."""
     import torch
 
     from hyperlab.train.hparams import layer_widths
@@ -175,17 +181,18 @@ def bmm_seconds(buckets: Any, configs: Any, data: Any, epochs: list[int], device
                 x = torch.randn(k, b.batch_size, n_in, device=device)
                 w = torch.randn(k, n_in, n_out, device=device)
                 g = torch.randn(k, b.batch_size, n_out, device=device)
-                mats.append((x, w, g))
+                mats.append((layer, x, w, g))
 
         for rep in range(6):  # the first is a warm-up
             if rep == 1:
                 if device.startswith("cuda"):
                     torch.cuda.synchronize()
                 t0 = time.perf_counter()
-            for x, w, g in mats:
+            for layer, x, w, g in mats:
                 torch.bmm(x, w)
                 torch.bmm(x.transpose(1, 2), g)
-                torch.bmm(g, w.transpose(1, 2))
+                if layer > 0:  # the data's gradient is never needed
+                    torch.bmm(g, w.transpose(1, 2))
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         per_step = (time.perf_counter() - t0) / 5
@@ -231,14 +238,17 @@ def train_flops(configs: Any, epochs: list[int], data: Any) -> float:
     for c, e in zip(configs, epochs, strict=True):
         dims = [data.n_features, *layer_widths(c.n_layers, c.hidden_units), data.n_outputs]
         macs = sum(a * b for a, b in itertools.pairwise(dims))
-        flops += e * macs * (FLOP_PER_MAC_TRAIN * m + FLOP_PER_MAC_EVAL * n_dev)
+        first = dims[0] * dims[1]
+        train = FLOP_PER_MAC_TRAIN * macs - (FLOP_PER_MAC_TRAIN - FLOP_PER_MAC_FIRST) * first
+        flops += e * (train * m + FLOP_PER_MAC_EVAL * macs * n_dev)
     return flops
 
 
 def breakdown(source: str, params: list[dict[str, Any]], queue: Any) -> None:
     """In a fresh process on one thread: each bucket of ``params`` trained fused, then
     its configs one after another with the ordinary trainer; per bucket the seconds of
-    both and the fused run's share of the one-thread matmul bound."""
+    both, the fused run's share of the one-thread matmul bound, and the seconds of its
+    batched products alone (see :func:`bmm_seconds`)."""
     import torch
 
     from hyperlab.train import Diverged, TrainConfig, load_dataset, train
@@ -261,7 +271,8 @@ def breakdown(source: str, params: list[dict[str, Any]], queue: Any) -> None:
             with contextlib.suppress(Diverged):
                 train(c, data)
         seq = time.perf_counter() - t0
-        rows.append((b.batch_size, list(b.widths), len(group), fused, seq, train_flops(group, epochs, data)))
+        products = bmm_seconds([dataclasses.replace(b, members=tuple(range(len(group))))], group, data, epochs, "cpu")
+        rows.append((b.batch_size, list(b.widths), len(group), fused, seq, train_flops(group, epochs, data), products))
     queue.put({"bound": bound, "rows": rows})
 
 
@@ -275,15 +286,15 @@ def breakdown_table(args: argparse.Namespace) -> None:
                 print(f"\n{source}, {space}, K = {k}, {args.epochs} epochs; one thread, one large matmul: "
                       f"{bound / 1e9:.1f} GFLOP/s")  # fmt: skip
                 print(f"{'batch':>5} {'members':>7} {'widths':>22} {'fused ms':>9} {'ordinary ms':>11} "
-                      f"{'speedup':>8} {'of bound':>8}")  # fmt: skip
-                for batch, widths, n, fused, seq, flops in out["rows"]:
+                      f"{'speedup':>8} {'of bound':>8} {'products ms':>11} {'share':>6} {'ceiling':>8}")  # fmt: skip
+                for batch, widths, n, fused, seq, flops, products in out["rows"]:
                     print(f"{batch:5d} {n:7d} {widths!s:>22} {fused * 1e3:9.1f} {seq * 1e3:11.1f} "
-                          f"{seq / fused:7.2f}x {flops / fused / bound:7.1%}")  # fmt: skip
-                fused = sum(r[3] for r in out["rows"])
-                seq = sum(r[4] for r in out["rows"])
-                at_bound = sum(r[5] for r in out["rows"]) / bound
+                          f"{seq / fused:7.2f}x {flops / fused / bound:7.1%} {products * 1e3:11.1f} "
+                          f"{products / fused:6.1%} {seq / products:7.2f}x")  # fmt: skip
+                fused, seq, flops, products = (sum(r[i] for r in out["rows"]) for i in (3, 4, 5, 6))
                 print(f"{'all':>5} {k:7d} {'':>22} {fused * 1e3:9.1f} {seq * 1e3:11.1f} {seq / fused:7.2f}x "
-                      f"{at_bound / fused:7.1%}")  # fmt: skip
+                      f"{flops / bound / fused:7.1%} {products * 1e3:11.1f} {products / fused:6.1%} "
+                      f"{seq / products:7.2f}x")  # fmt: skip
 
 
 def population_table(args: argparse.Namespace) -> None:
@@ -304,7 +315,7 @@ def population_table(args: argparse.Namespace) -> None:
     print(
         f"{'dataset':>15} {'space':>6} {'K':>4} {'fused t-ep/s':>12} {'seq t-ep/s':>11} {'speedup':>8} "
         f"{'fused GFLOP/s':>13} {'of bound':>8} {'waste':>6} {'buckets':>7} {'fused MiB':>9} {'seq MiB':>8} "
-        f"{'bmm ceiling t-ep/s':>18}"
+        f"{'bmm ceiling t-ep/s':>18} {'ceiling':>8} {'at bound':>8}"
     )
     for source in args.datasets:
         load_dataset(source)  # generate and cache once
@@ -321,7 +332,9 @@ def population_table(args: argparse.Namespace) -> None:
                     f"{source:>15} {space:>6} {k:>4} {f_rate:12.1f} {s_rate:11.1f} {f_rate / s_rate:7.2f}x "
                     f"{gflops:13.2f} {gflops * 1e9 / bound:7.1%} {fused['waste']:6.1%} {fused['buckets']:7d} "
                     f"{fused['peak'] / 2**20:9.1f} {seq['peak'] / 2**20:8.1f} "
-                    f"{fused['trial_epochs'] / fused['ceiling']:18.1f}",
+                    f"{fused['trial_epochs'] / fused['ceiling']:18.1f} "
+                    f"{fused['trial_epochs'] / fused['ceiling'] / s_rate:7.2f}x "
+                    f"{bound * fused['seconds'] / fused['flops'] * f_rate / s_rate:7.2f}x",
                     flush=True,
                 )
 
