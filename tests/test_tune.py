@@ -71,6 +71,7 @@ def test_a_retest_with_nothing_changed_gives_each_trial_its_value_back_at_its_se
     assert records(again) == [record]
 
 
+@pytest.mark.usefixtures("one_thread")  # bit for bit: see conftest.one_thread
 def test_a_fused_runners_trials_are_retrained_fused(tmp_path: Path) -> None:
     """Members of one population (batch norm; the dev cost, which shows float rounding) come back at their
     seed: retrained the way they trained (``measure_test(population=True)``)."""

@@ -28,7 +28,12 @@ seed (drawn under the same seed by the same generator calls, see
 :func:`hyperlab.train.model.initial_weights`, and copied in), draws its
 mini-batches from its own generator like :func:`hyperlab.train.train`, and reports its
 own learning curve. Dropout masks come from one generator for the population, so a
-member's masks differ from those it would draw alone (equal in distribution).
+member's masks differ from those it would draw alone (equal in distribution). On one
+thread a member's numbers are, bit for bit, those it gets among any other members; on
+more, a product of a single matrix (a member alone in its sub-population, or the last
+row left in a layer) may have its sum split among the threads by the BLAS (MKL on an AMD
+EPYC does, for 10 x 128 by 128 x 64), and round differently from the same product in a
+batch, where each matrix runs on one thread.
 
 A member whose cost becomes NaN/inf, or grows past ``diverge_factor`` times its first
 epoch's, is removed at the end of the epoch; its values never enter another member's

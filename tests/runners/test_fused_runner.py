@@ -201,6 +201,7 @@ def test_a_bad_config_fails_its_own_trial_only(population: int) -> None:
     assert all(t.state is TrialState.COMPLETE for t in good)
 
 
+@pytest.mark.usefixtures("one_thread")  # bit for bit: see conftest.one_thread
 def test_worker_processes_give_the_same_study_as_one_process(tmp_path: Path) -> None:
     """Without a scheduler nothing depends on the order epochs arrive in: two worker
     processes must store exactly the trials, values and curves one process does."""

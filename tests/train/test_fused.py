@@ -315,6 +315,7 @@ def _tested(configs: list[TrainConfig], data, **kwargs):  # type: ignore[no-unty
     return train_population(configs, data, should_stop=should_stop, device="cpu", **{"test": True, **kwargs})
 
 
+@pytest.mark.usefixtures("one_thread")  # bit for bit: see conftest.one_thread
 @pytest.mark.parametrize("batch_norm", [False, True])
 def test_a_completed_member_is_tested_on_its_own_weights_at_its_best_epoch(digits, batch_norm: bool) -> None:  # type: ignore[no-untyped-def]
     """The test split is measured with each completed member's parameters (and batch

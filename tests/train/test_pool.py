@@ -52,6 +52,7 @@ def _run(configs: list[TrainConfig], data, pool: PopulationPool | None):  # type
     return results, reports
 
 
+@pytest.mark.usefixtures("one_thread")  # bit for bit: see conftest.one_thread
 def test_workers_give_every_member_the_curve_and_verdicts_it_gets_in_one_process(digits) -> None:  # type: ignore[no-untyped-def]
     configs = _population()
     assert len(population_plan(configs, digits, device="cpu")) >= 3
