@@ -13,7 +13,8 @@ ReLU, Adam, every member as deep as the widths say), one thread, in this process
   (inductor with its C++ wrapper: the fewest Python calls per step it offers);
 - ``compile s``: the first compiled call's seconds (cold, unless inductor's on-disk cache
   already holds this shape), which a study pays for every variant of a step it trains;
-- ``products``: the step's batched matrix products alone, the floor for both.
+- ``products``: the step's batched matrix products alone, the floor for both
+  (``fused.step_products_seconds``).
 
 The gap between ``engine`` and ``compiled`` is what compiling the engine's step could
 win, at most, before its compile cost.
@@ -30,7 +31,20 @@ DEFAULT_SHAPES = ["8x32x64,64,64,40", "64x32x32,32", "16x128x32,32,32", "10x512x
 N_IN, N_OUT = 40, 10
 
 
-def parse(shape: str) -> tuple[int, int, list[int]]:
+def parse(shape: str) -> str:
+    """A --shapes value, checked: MEMBERSxBATCHxW1,W2,... (positive integers)."""
+    try:
+        k, b, widths = shape.split("x")
+        if min(int(k), int(b), *(int(w) for w in widths.split(","))) < 1:
+            raise ValueError
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{shape!r} is not members x batch x widths, such as 8x32x64,64 (positive integers)"
+        ) from None
+    return shape
+
+
+def dims_of(shape: str) -> tuple[int, int, list[int]]:
     k, b, widths = shape.split("x")
     return int(k), int(b), [int(w) for w in widths.split(",")]
 
@@ -124,30 +138,12 @@ def reference_us(k: int, batch: int, widths: list[int], compiled: bool) -> tuple
     return best / steps * 1e6, first
 
 
-def products_us(k: int, batch: int, widths: list[int]) -> float:
-    import torch
-
-    dims = [N_IN, *widths, N_OUT]
-    mats = [
-        (torch.randn(k, batch, a), torch.randn(k, a, b), torch.randn(k, batch, b)) for a, b in itertools.pairwise(dims)
-    ]
-    best = float("inf")
-    for _ in range(6):
-        t0 = time.perf_counter()
-        for layer, (x, w, g) in enumerate(mats):
-            torch.bmm(x, w)
-            torch.bmm(x.transpose(1, 2), g)
-            if layer > 0:
-                torch.bmm(g, w.transpose(1, 2))
-        best = min(best, time.perf_counter() - t0)
-    return best * 1e6
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--shapes", nargs="+", default=DEFAULT_SHAPES, help="members x batch x widths")
+    parser.add_argument("--shapes", nargs="+", type=parse, default=DEFAULT_SHAPES, help="members x batch x widths")
     args = parser.parse_args()
     import torch
+    from fused import step_products_seconds  # bench/fused.py, beside this script
 
     from hyperlab.train import load_dataset
 
@@ -160,11 +156,11 @@ def main() -> int:
         f"{'engine/compiled':>15} {'compile s':>9}"
     )
     for shape in args.shapes:
-        k, batch, widths = parse(shape)
+        k, batch, widths = dims_of(shape)
         engine = engine_us(k, batch, widths, data)
         eager, _ = reference_us(k, batch, widths, compiled=False)
         compiled, first = reference_us(k, batch, widths, compiled=True)
-        products = products_us(k, batch, widths)
+        products = step_products_seconds([k] * (len(widths) + 1), batch, [N_IN, *widths, N_OUT], "cpu") * 1e6
         print(
             f"{shape:>26} {engine:8.1f} {eager:8.1f} {compiled:9.1f} {products:9.1f} "
             f"{engine / compiled:14.2f}x {first:9.1f}",

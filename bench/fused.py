@@ -162,42 +162,48 @@ def measure(kind: str, source: str, params: list[dict[str, Any]], device: str, w
 
 
 def bmm_seconds(buckets: Any, configs: Any, data: Any, epochs: list[int], device: str) -> float:
-    """Seconds the population's batched matrix products alone take: per bucket and per
-    layer, the forward product and the backward pass's two (one for the first layer), for
-    the members that have the layer, times the steps each bucket trains."""
-    import torch
-
+    """Seconds the population's batched matrix products alone take: per bucket, a step's
+    products (:func:`step_products_seconds`) times the steps the bucket trains."""
     from hyperlab.train.hparams import layer_widths
 
     total = 0.0
     m = len(data.x_train)
     for b in buckets:
         depths = [len(layer_widths(configs[i].n_layers, configs[i].hidden_units)) for i in b.members]
+        counts = [len(depths) if layer == len(b.widths) else sum(d > layer for d in depths)
+                  for layer in range(len(b.widths) + 1)]  # fmt: skip
         dims = [data.n_features, *b.widths, data.n_outputs]
-        mats = []
-        for layer, (n_in, n_out) in enumerate(itertools.pairwise(dims)):
-            k = len(depths) if layer == len(b.widths) else sum(d > layer for d in depths)
-            if k:
-                x = torch.randn(k, b.batch_size, n_in, device=device)
-                w = torch.randn(k, n_in, n_out, device=device)
-                g = torch.randn(k, b.batch_size, n_out, device=device)
-                mats.append((layer, x, w, g))
-
-        for rep in range(6):  # the first is a warm-up
-            if rep == 1:
-                if device.startswith("cuda"):
-                    torch.cuda.synchronize()
-                t0 = time.perf_counter()
-            for layer, x, w, g in mats:
-                torch.bmm(x, w)
-                torch.bmm(x.transpose(1, 2), g)
-                if layer > 0:  # the data's gradient is never needed
-                    torch.bmm(g, w.transpose(1, 2))
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        per_step = (time.perf_counter() - t0) / 5
+        per_step = step_products_seconds(counts, b.batch_size, dims, device)
         total += per_step * -(-m // b.batch_size) * max(epochs[i] for i in b.members)
     return total
+
+
+def step_products_seconds(counts: list[int], batch: int, dims: list[int], device: str) -> float:
+    """Seconds of one training step's batched matrix products, timed on random data: per
+    layer (``dims[l]`` to ``dims[l + 1]``), for the ``counts[l]`` members that have it, the
+    forward product and the backward pass's two (one for the first layer, whose input
+    needs no gradient)."""
+    import torch
+
+    mats = [
+        (layer, torch.randn(k, batch, n_in, device=device), torch.randn(k, n_in, n_out, device=device),
+         torch.randn(k, batch, n_out, device=device))
+        for layer, (k, (n_in, n_out)) in enumerate(zip(counts, itertools.pairwise(dims), strict=True))
+        if k
+    ]  # fmt: skip
+    for rep in range(6):  # the first is a warm-up
+        if rep == 1:
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+        for layer, x, w, g in mats:
+            torch.bmm(x, w)
+            torch.bmm(x.transpose(1, 2), g)
+            if layer > 0:
+                torch.bmm(g, w.transpose(1, 2))
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return (time.perf_counter() - t0) / 5
 
 
 def _count(seen: list[int], epoch: int, metrics: dict[str, float]) -> None:
@@ -334,7 +340,7 @@ def population_table(args: argparse.Namespace) -> None:
                     f"{fused['peak'] / 2**20:9.1f} {seq['peak'] / 2**20:8.1f} "
                     f"{fused['trial_epochs'] / fused['ceiling']:18.1f} "
                     f"{fused['trial_epochs'] / fused['ceiling'] / s_rate:7.2f}x "
-                    f"{bound * fused['seconds'] / fused['flops'] * f_rate / s_rate:7.2f}x",
+                    f"{bound / fused['flops'] * fused['trial_epochs'] / s_rate:7.2f}x",
                     flush=True,
                 )
 

@@ -46,6 +46,19 @@ def test_fused_study_names_a_bad_kind() -> None:
     assert "--study-kinds" in done.stderr and "'fused-hyperband'" in done.stderr and "fused-asha-tpe" in done.stderr
 
 
+@pytest.mark.parametrize("shape", ["8x32", "0x32x16", "8x32x16,a"])
+def test_compiled_names_a_bad_shape(shape: str) -> None:
+    done = subprocess.run(
+        [PYTHON, str(BENCH / "compiled.py"), "--shapes", "8x32x16", shape],
+        env=python_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert f"--shapes: {shape!r} is not members x batch x widths, such as 8x32x64,64" in done.stderr, done.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "says"),
     [
